@@ -1,0 +1,1 @@
+"""L5: argv adapters. Each turns arguments into library calls and exceptions into one line + exit code."""

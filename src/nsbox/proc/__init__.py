@@ -1,0 +1,1 @@
+"""L1: process plumbing: the parent<->child channel, forking by the rules, /proc parsers."""

@@ -1,0 +1,77 @@
+"""Parsers for /proc files. Pure functions take text, so tests feed captured copies."""
+
+from __future__ import annotations
+
+import os
+
+
+def parse_stat(text: str) -> dict:
+    """Fields of /proc/PID/stat: comm may contain spaces and parentheses, so split at the last ')'."""
+    head, _, tail = text.rpartition(")")
+    pid_s, _, comm = head.partition(" (")
+    rest = tail.split()
+    return {"pid": int(pid_s), "comm": comm, "state": rest[0], "ppid": int(rest[1]),
+            "starttime": int(rest[19])}
+
+
+def read_stat(pid: int | str) -> dict:
+    with open(f"/proc/{pid}/stat") as f:
+        return parse_stat(f.read())
+
+
+def start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (clock ticks since boot), None if the pid is gone."""
+    try:
+        return read_stat(pid)["starttime"]
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return None
+
+
+def parse_status(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key] = value.strip()
+    return out
+
+
+def read_status(pid: int | str) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as f:
+        return parse_status(f.read())
+
+
+def read_cmdline(pid: int | str) -> list[str]:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        raw = f.read()
+    return [os.fsdecode(a) for a in raw.split(b"\0") if a] if raw else []
+
+
+def list_pids() -> list[int]:
+    return sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
+
+
+def parse_mountinfo(text: str) -> list[dict]:
+    """/proc/PID/mountinfo lines as dicts (mount id, parent, root, mountpoint, options, optional fields,
+    fstype, source, super options). Octal escapes (\\040) in paths are decoded."""
+    def unescape(s: str) -> str:
+        return s.encode().decode("unicode_escape") if "\\" in s else s
+    mounts = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        left, _, right = line.partition(" - ")
+        f = left.split()
+        r = right.split()
+        mounts.append({
+            "id": int(f[0]), "parent": int(f[1]), "dev": f[2], "root": unescape(f[3]),
+            "mountpoint": unescape(f[4]), "options": f[5], "optional": f[6:],
+            "fstype": r[0] if r else "", "source": unescape(r[1]) if len(r) > 1 else "",
+            "super_options": r[2] if len(r) > 2 else "",
+        })
+    return mounts
+
+
+def read_mountinfo(pid: int | str = "self") -> list[dict]:
+    with open(f"/proc/{pid}/mountinfo") as f:
+        return parse_mountinfo(f.read())
