@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "nsenter": ("nsenter", "run a program in the namespaces of another process (util-linux nsenter)"),
     "lsns": ("lsns", "list namespaces (util-linux lsns)"),
     "run": ("box", "run a container (the host's filesystem read-only by default)"),
+    "network": ("network", "create, list, inspect and remove container networks"),
 }
 
 USAGE = "usage: nsbox [--debug] <command> [<args>...]\n\ncommands:\n" + "".join(
