@@ -64,16 +64,15 @@ def pytest_collection_modifyitems(config, items):
         reason = reasons[tier]
         if reason:
             if STRICT:
-                item.add_marker(pytest.mark.usefixtures("_strict_tier_failure"))
                 item.user_properties.append(("tier_failure", reason))
             else:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture
-def _strict_tier_failure(request):
-    reason = dict(request.node.user_properties).get("tier_failure")
-    pytest.fail(f"NSBOX_STRICT=1 and this tier cannot run: {reason}")
+def pytest_runtest_setup(item):
+    reason = dict(item.user_properties).get("tier_failure")
+    if reason:
+        pytest.fail(f"NSBOX_STRICT=1 and this tier cannot run: {reason}", pytrace=False)
 
 
 def require(condition: bool, capability: str):
