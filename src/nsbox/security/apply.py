@@ -156,8 +156,8 @@ def _set_ambient(mask: int, last_cap: int) -> None:
             if mask >> cap & 1:
                 _prctl.ambient_raise(cap)
     except OSError as exc:
-        if exc.errno == _EINVAL:  # no ambient capabilities (Linux < 4.3): runc ignores it too
-            return
+        if exc.errno in (_EINVAL, _EPERM):  # no ambient caps (Linux < 4.3) / not permitted+inheritable: runc
+            return                               # ignores both
         raise _fail("capabilities", exc) from exc
 
 

@@ -91,10 +91,13 @@ def _plan_caps(caps, last_cap: int, problems, warnings) -> dict | None:
     if extra:
         problems.append(("$.process.capabilities.inheritable",
                          f"{', '.join(mask_to_names(extra))} in neither the bounding nor the permitted set"))
+    # The kernel raises an ambient capability only if it is permitted and inheritable; runc then
+    # silently leaves it out (its own default spec lists ambient caps without inheritable ones).
     extra = out["ambient"] & ~(out["permitted"] & out["inheritable"])
     if extra:
-        problems.append(("$.process.capabilities.ambient",
-                         f"{', '.join(mask_to_names(extra))} must also be permitted and inheritable"))
+        warnings.append(f"$.process.capabilities.ambient: not raising {', '.join(mask_to_names(extra))}: "
+                        f"an ambient capability must also be permitted and inheritable")
+        out["ambient"] &= ~extra
     return out
 
 
