@@ -4,7 +4,8 @@ create() unshares a new network namespace in a short-lived thread (a network nam
 per-thread attribute, so the process itself never moves) and bind-mounts that thread's
 /proc/thread-self/ns/net onto an empty file. The directory (/run/nsbox/netns by default, or
 $NSBOX_NETNS_DIR) is made a shared mount on itself first, as iproute2 does for /run/netns, so
-namespaces added later show up in mount namespaces that were copied from this one.
+namespaces added later show up in mount namespaces that were copied from this one (a directory
+the caller passes explicitly is left as it is).
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ def create(name_or_path: str, directory: str | None = None) -> str:
     path = resolve(name_or_path, directory)
     parent = os.path.dirname(path)
     try:
-        if "/" not in name_or_path:
-            _make_shared_dir(parent)
+        if "/" not in name_or_path and directory is None:
+            _make_shared_dir(parent)  # the default directory only: a caller's own directory stays as it is
+        else:
+            os.makedirs(parent, mode=0o755, exist_ok=True)
         fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0)
         os.close(fd)
     except FileExistsError:
