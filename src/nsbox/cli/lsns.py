@@ -398,11 +398,8 @@ def collect(o: Options):
     return namespaces, {p.pid: p for p in procs}
 
 
-def body(argv: list[str]) -> int:
-    o = parse_args(argv)
-    if isinstance(o, int):
-        return o
-    namespaces, procs_by_pid = collect(o)
+def render(o: Options, namespaces, procs_by_pid, is_term: bool = False, termwidth: int = 80) -> str:
+    """The whole output for already collected namespaces (sorted by inode) and their processes."""
     table = make_table(o)
     if o.namespace:
         ns = next((n for n in namespaces if n.inode == o.namespace), None)
@@ -411,14 +408,26 @@ def body(argv: list[str]) -> int:
         show_namespace_processes(o, table, ns, procs_by_pid)
     else:
         show_namespaces(o, table, namespaces, procs_by_pid)
-    is_term = sys.stdout.isatty()
-    width = 80
-    if is_term:
+    return table.render(is_term=is_term, termwidth=termwidth)
+
+
+def terminal_width() -> int:
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except OSError:
         try:
-            width = os.get_terminal_size(sys.stdout.fileno()).columns
-        except OSError:
-            width = int(os.environ.get("COLUMNS", "80") or 80)
-    sys.stdout.write(table.render(is_term=is_term, termwidth=width))
+            return int(os.environ.get("COLUMNS", "80"))
+        except ValueError:
+            return 80
+
+
+def body(argv: list[str]) -> int:
+    o = parse_args(argv)
+    if isinstance(o, int):
+        return o
+    namespaces, procs_by_pid = collect(o)
+    is_term = sys.stdout.isatty()
+    sys.stdout.write(render(o, namespaces, procs_by_pid, is_term, terminal_width() if is_term else 80))
     sys.stdout.flush()
     return 0
 
