@@ -135,6 +135,9 @@ def attach(network: str, *, netns: str | int, container_id: str, hostname: str |
     records = Attachments(root)
     if network in ROOTLESS_NETWORKS:
         return _attach_rootless(network, netns, container_id, hostname, mappings, records, files_dir)
+    if os.geteuid() != 0:
+        raise NetworkError(f"network {network}: bridge networks need root; rootless containers use "
+                           f"the pasta or slirp4netns network")
     from . import bridge
     store = NetworkStore(root)
     with locked(root):

@@ -201,8 +201,7 @@ def _wait_ready(proc: subprocess.Popen, ready_r: int, timeout: float) -> None:
 def _slirp_hostfwd(api: str, m: PortMapping) -> None:
     request = {"execute": "add_hostfwd", "arguments": {
         "proto": m.protocol, "host_addr": m.host_ip or "0.0.0.0", "host_port": m.host_port,
-        "guest_addr": TUN = "/dev/net/tun"
-SLIRP_ADDRESS, "guest_port": m.container_port}}
+        "guest_addr": SLIRP_ADDRESS, "guest_port": m.container_port}}
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(5)
         s.connect(api)

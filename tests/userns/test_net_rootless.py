@@ -1,0 +1,128 @@
+"""Rootless networking as an unprivileged user: pasta and slirp4netns give a rootless network
+namespace (an ``unshare -Urn`` child) connectivity and forward a published port into it; clear
+errors for a missing tool, a busy port and bridge networks; nothing left after detach or after
+the container dies."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+
+from nsbox.errors import NetworkError
+from nsbox.net import rootless
+from nsbox.net.attach import Attachments, attach, cleanup_stale, detach
+from nsbox.net.store import NetworkStore
+from tests.conftest import require, require_tool
+from tests.fixtures.net_helpers import ask, free_port, start_in_netns
+
+SERVE_PORT = 7000
+TOOLS = ["pasta", "slirp4netns"]
+
+
+@pytest.fixture
+def net_root(tmp_path, cleanup):
+    root = str(tmp_path / "nets")
+
+    def detach_all():
+        for att in Attachments(root).all():
+            detach(att.container_id, root)
+    cleanup.add(detach_all)
+    return root
+
+
+def need(tool: str) -> None:
+    require_tool(tool)
+    require(os.access("/dev/net/tun", os.R_OK | os.W_OK), "read-write /dev/net/tun (mode 0666)")
+
+
+def helper_cmdlines_for(pid: int) -> list[str]:
+    """Command lines of our pasta/slirp4netns processes that target ``pid``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]).decode() in TOOLS and str(pid).encode() in argv:
+            out.append(b" ".join(argv).decode())
+    return out
+
+
+def port_closed(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_published_port_into_rootless_netns(tool, net_root, cleanup, tmp_path):
+    need(tool)
+    c1 = start_in_netns(cleanup, ["serve", str(SERVE_PORT)], unshare=("-Urn",))
+    port = free_port()
+    att = attach(tool, netns=c1.pid, container_id=f"rl-{tool}", hostname="rl", root=net_root,
+                 ports=[f"127.0.0.1:{port}:{SERVE_PORT}"], files_dir=str(tmp_path / "files"))
+    assert att.driver == tool and helper_cmdlines_for(c1.pid)
+    answer = ask(None, "127.0.0.1", port, "hello")
+    peer, _, text = answer.partition(" ")
+    assert text == "hello"
+    # What the server inside saw as its peer: pasta splices to the namespace's loopback,
+    # slirp4netns connects from its gateway.
+    assert peer == ("127.0.0.1" if tool == "pasta" else rootless.SLIRP_GATEWAY)
+    # Inside: an interface with an address and a default route (read from the netns's /proc view).
+    assert att.address and att.gateway
+    with open(f"/proc/{c1.pid}/net/route") as f:
+        assert any(line.split()[1] == "00000000" for line in f.read().splitlines()[1:])
+    assert open(tmp_path / "files" / "hostname").read() == "rl\n"
+    detach(f"rl-{tool}", net_root)
+    deadline = time.monotonic() + 5
+    while helper_cmdlines_for(c1.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert helper_cmdlines_for(c1.pid) == [] and port_closed(port)
+    assert Attachments(net_root).all() == []
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_dead_container_is_cleaned_up(tool, net_root, cleanup):
+    need(tool)
+    c1 = start_in_netns(cleanup, ["serve", str(SERVE_PORT)], unshare=("-Urn",))
+    port = free_port()
+    attach(tool, netns=c1.pid, container_id="dies", root=net_root, ports=[f"127.0.0.1:{port}:{SERVE_PORT}"])
+    c1.kill()
+    c1.wait(timeout=10)
+    assert cleanup_stale(net_root)["attachments"] == ["dies"]
+    deadline = time.monotonic() + 5
+    while helper_cmdlines_for(c1.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert helper_cmdlines_for(c1.pid) == [] and port_closed(port) and Attachments(net_root).all() == []
+
+
+def test_busy_port_and_missing_tools_are_clear_errors(net_root, cleanup, monkeypatch, tmp_path):
+    c1 = start_in_netns(cleanup, ["serve", str(SERVE_PORT)], unshare=("-Urn",))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(NetworkError, match=f"host port 127.0.0.1:{port}/tcp is already in use"):
+            attach("pasta", netns=c1.pid, container_id="busy", root=net_root, ports=[f"127.0.0.1:{port}:80"])
+    assert helper_cmdlines_for(c1.pid) == []
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(NetworkError, match="needs pasta \\(package passt\\) or slirp4netns; neither is installed"):
+        rootless.start(None, c1.pid, [])
+    with pytest.raises(NetworkError, match="with slirp4netns needs slirp4netns, which is not installed"):
+        attach("slirp4netns", netns=c1.pid, container_id="nosl", root=net_root)
+    assert helper_cmdlines_for(c1.pid) == [] and Attachments(net_root).all() == []
+
+
+def test_bridge_networks_need_root(net_root, cleanup):
+    NetworkStore(net_root).create("mine", "10.77.0.0/24", host_routes=[])  # storing is fine rootless
+    c1 = start_in_netns(cleanup, ["serve", str(SERVE_PORT)], unshare=("-Urn",))
+    with pytest.raises(NetworkError, match="bridge networks need root"):
+        attach("mine", netns=c1.pid, container_id="b", root=net_root)
+    assert Attachments(net_root).all() == []
