@@ -38,7 +38,6 @@ import errno
 import os
 import signal
 import sys
-from dataclasses import dataclass, field
 
 from ..errors import NamespaceError, UsageError, describe_oserror, syscall_error
 from ..linux import sched
@@ -51,7 +50,6 @@ ALL = "all"
 
 
 # -- options -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
 class EnterOptions:
     """What to join and how: the data form of ``nsenter``'s command line (JSON-serialisable).
 
@@ -61,18 +59,26 @@ class EnterOptions:
     ``cwd_in_ns``: a directory resolved after joining and chroot (``--wdns``).
     ``uid``/``gid``: set after joining; entering a user namespace sets both (default 0) unless
     ``preserve_credentials``. ``fork``: None = fork when a pid namespace is joined (util-linux).
+    (A plain class, not a dataclass: importing dataclasses would double the CLI's start-up.)
     """
 
-    target: int | None = None
-    types: tuple[str, ...] = ()
-    files: tuple[tuple[str, str], ...] = ()
-    root: str | bool | None = None
-    cwd: str | bool | None = None
-    cwd_in_ns: str | None = None
-    uid: int | None = None
-    gid: int | None = None
-    preserve_credentials: bool = False
-    fork: bool | None = None
+    FIELDS = ("target", "types", "files", "root", "cwd", "cwd_in_ns", "uid", "gid",
+              "preserve_credentials", "fork")
+    __slots__ = FIELDS
+
+    def __init__(self, target: int | None = None, types: tuple[str, ...] = (),
+                 files: tuple[tuple[str, str], ...] = (), root: str | bool | None = None,
+                 cwd: str | bool | None = None, cwd_in_ns: str | None = None, uid: int | None = None,
+                 gid: int | None = None, preserve_credentials: bool = False, fork: bool | None = None):
+        self.target, self.types, self.files = target, tuple(types), tuple(tuple(f) for f in files)
+        self.root, self.cwd, self.cwd_in_ns = root, cwd, cwd_in_ns
+        self.uid, self.gid, self.preserve_credentials, self.fork = uid, gid, preserve_credentials, fork
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, EnterOptions) and self.to_json() == other.to_json()
+
+    def __repr__(self) -> str:
+        return "EnterOptions(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.FIELDS) + ")"
 
     @property
     def all(self) -> bool:
@@ -85,10 +91,7 @@ class EnterOptions:
 
     @classmethod
     def from_json(cls, data: dict) -> "EnterOptions":
-        data = dict(data)
-        data["types"] = tuple(data.get("types") or ())
-        data["files"] = tuple(tuple(f) for f in data.get("files") or ())
-        return cls(**data)
+        return cls(**{k: data[k] for k in cls.FIELDS if k in data})
 
 
 def _normalise_types(types) -> tuple[str, ...]:
@@ -156,15 +159,15 @@ def usable_for_all(target: int, ns: NamespaceType) -> bool:
     return True
 
 
-@dataclass
 class OpenTargets:
     """Everything opened before the first setns: (type, fd, path) in join order, root and cwd fds."""
 
-    options: EnterOptions
-    namespaces: list[tuple[NamespaceType, int, str]] = field(default_factory=list)
-    root_fd: int = -1
-    cwd_fd: int = -1
-    from_target_only: bool = True
+    def __init__(self, options: EnterOptions):
+        self.options = options
+        self.namespaces: list[tuple[NamespaceType, int, str]] = []
+        self.root_fd = -1
+        self.cwd_fd = -1
+        self.from_target_only = True
 
     @property
     def types(self) -> tuple[NamespaceType, ...]:
@@ -224,15 +227,19 @@ def open_targets(options: EnterOptions) -> OpenTargets:
 
 
 # -- steps 2-4: join --------------------------------------------------------------------------
-@dataclass(frozen=True)
 class Entered:
     """What ``enter``/``join`` did: the namespaces joined, and whether a fork is due (pid ns)."""
 
-    types: tuple[NamespaceType, ...]
-    fork_needed: bool
-    uid: int | None
-    gid: int | None
-    setgroups_failed_before: bool
+    __slots__ = ("types", "fork_needed", "uid", "gid", "setgroups_failed_before")
+
+    def __init__(self, types: tuple[NamespaceType, ...], fork_needed: bool, uid: int | None,
+                 gid: int | None, setgroups_failed_before: bool):
+        self.types, self.fork_needed, self.uid, self.gid = types, fork_needed, uid, gid
+        self.setgroups_failed_before = setgroups_failed_before
+
+    def __repr__(self) -> str:
+        names = ",".join(t.ns_name for t in self.types)
+        return f"Entered(types=[{names}], fork_needed={self.fork_needed}, uid={self.uid}, gid={self.gid})"
 
 
 def _credentials_wanted(options: EnterOptions, types) -> tuple[int | None, int | None]:
@@ -511,10 +518,11 @@ def _relay_status(pid: int) -> None:
         break
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
         os.kill(os.getpid(), sig)
-        os._exit(1)
+        os._exit(128 + sig)  # a signal whose default action is not to terminate
     os._exit(os.waitstatus_to_exitcode(status))
 
 
@@ -545,6 +553,7 @@ def _child_main(options: EnterOptions, argv: list[str], env: dict | None, chan_f
             if child:
                 chan.send("pid", pid=child)
                 chan.close()
+                set_pdeathsig(0)  # hand-off: the relay lives as long as the program
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the program decides; we relay
                 _relay_status(child)
             set_pdeathsig(signal.SIGKILL)
@@ -663,3 +672,15 @@ def _reap_failed(child: int, popen) -> None:
         os.waitpid(child, 0)
     except ChildProcessError:
         pass
+
+
+class _CallableModule(type(sys)):
+    """``nsbox.ns`` exports the function ``enter`` lazily, but importing this submodule binds
+    ``nsbox.ns.enter`` to the module (the import system does that after loading a submodule).
+    Whichever one the import order leaves bound, calling it enters."""
+
+    def __call__(self, *args, **kwargs):
+        return enter(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
