@@ -18,13 +18,14 @@ def source_path(pid: int, ns_name: str) -> str:
     return f"/proc/{pid}/ns/{NamespaceType.from_name(ns_name).for_children_name}"
 
 
-def bind_namespace(pid: int, ns_name: str, target: str) -> bool:
-    """Bind the namespace of ``pid`` on ``target`` (created as an empty file if missing).
+def bind_namespace(pid: int, ns_name: str, target: str, create: bool = False) -> bool:
+    """Bind the namespace of ``pid`` on ``target``.
 
-    Returns whether the file was created here; on failure a file created here is removed again.
+    Like util-linux, the file must exist unless ``create`` (then an empty file is made, and removed
+    again if the bind fails). Returns whether the file was created here.
     """
     created = False
-    if not os.path.lexists(target):
+    if create and not os.path.lexists(target):
         try:
             os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
         except OSError as err:

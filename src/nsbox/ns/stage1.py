@@ -145,15 +145,31 @@ def exec_program(opts: UnshareOptions, pdeathsig: int = 0) -> None:
     reset_signals_for_exec()
     set_pdeathsig(pdeathsig)
     try:
-        if opts.env is not None:
-            os.execvpe(opts.program, list(opts.argv), opts.env)
-        else:
-            os.execvp(opts.program, list(opts.argv))
+        _execvp(opts.program, list(opts.argv), opts.env)
     except OSError as err:
         exc = InitFailed("exec", f"failed to execute {opts.program}: {err.strerror}", "execve",
                          opts.program, err.errno)
         exc.exit_code = exit_code_for(exc)  # type: ignore[attr-defined]
         raise exc from err
+
+
+def _execvp(program: str, argv: list[str], env: dict | None) -> None:
+    """execvp(3), including its fallback of running a file without a #! line with /bin/sh."""
+    env_ = os.environ if env is None else env
+    if "/" in program:
+        candidates = [program]
+    else:
+        candidates = [os.path.join(d or ".", program) for d in os.get_exec_path(env_)]
+    first_error = None
+    for path in candidates:
+        try:
+            os.execve(path, argv, env_)
+        except OSError as err:
+            if err.errno == errno.ENOEXEC:
+                os.execve("/bin/sh", ["/bin/sh", path] + argv[1:], env_)
+            if first_error is None or (first_error.errno == errno.ENOENT and err.errno != errno.ENOENT):
+                first_error = err
+    raise first_error  # type: ignore[misc]
 
 
 def exit_code_for(exc: BaseException) -> int:
