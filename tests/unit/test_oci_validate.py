@@ -336,3 +336,14 @@ def test_schema_and_validate_config_agree_on_examples(config_schema, path):
         assert not schema_ok and ours_ok
     else:
         assert schema_ok == ours_ok
+
+
+@pytest.mark.parametrize("changes", SHAPE_ONLY, ids=[str(i) for i in range(len(SHAPE_ONLY))])
+def test_shape_pass_rejects_only_what_the_schema_rejects(config_schema, changes):
+    """The converse: the hand-written shape table is not stricter than config-schema.json."""
+    from nsbox.oci.validate import CONFIG
+
+    doc = mutated(default_spec(), changes)
+    shape: list = []
+    CONFIG(doc, "$", shape)
+    assert bool(shape) == bool(list(config_schema.iter_errors(doc))), shape

@@ -14,8 +14,6 @@ Names are loaded lazily (the runtime is exec'd per container; import only what i
 
 from __future__ import annotations
 
-import importlib
-
 _EXPORTS = {
     "load_config": "config", "parse_config": "config", "config_path": "config", "rootfs_path": "config",
     "validate_config": "validate", "config_problems": "validate",
@@ -35,7 +33,9 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'nsbox.oci' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 

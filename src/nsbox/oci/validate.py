@@ -27,11 +27,9 @@ __all__ = ["validate_config", "config_problems", "NAMESPACE_TYPES"]
 Problems = list  # list[tuple[str, str]]
 
 NAMESPACE_TYPES = ("mount", "pid", "network", "uts", "ipc", "user", "cgroup", "time")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
 def _key(path: str, key: str) -> str:
-    return f"{path}.{key}" if _IDENT.match(key) else f'{path}["{key}"]'
+    plain = key.isidentifier() and key.isascii()
+    return f"{path}.{key}" if plain else f'{path}["{key}"]'
 
 
 def _json_type(value) -> str:
@@ -54,12 +52,11 @@ def _json_type(value) -> str:
 # Pass 1: shape.  A check is a function (value, path, problems) -> None.
 
 def _string(pattern: str | None = None, hint: str | None = None):
-    regex = re.compile(pattern) if pattern else None
-
+    # re.search caches the compiled pattern: nothing is compiled at import time.
     def check(value, path, problems):
         if not isinstance(value, str):
             problems.append((path, f"must be a string, got {_json_type(value)}"))
-        elif regex is not None and not regex.search(value):
+        elif pattern is not None and not re.search(pattern, value):
             problems.append((path, f"{value!r} does not match {hint or pattern}"))
     return check
 
