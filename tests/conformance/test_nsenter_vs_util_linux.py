@@ -170,3 +170,13 @@ def test_pid_file_of_target_persists_after_unshare(cleanup, tmp_path, unique_id)
     ref, ours = both([f"--uts={uts_file}", f"--pid=/proc/{pid}/ns/pid"], ["hostname", "ns"])
     assert ours["hostname"] == ref["hostname"] == unique_id
     assert ours["ns"]["pid"] == ref["ns"]["pid"] == ns_inodes(pid)["pid"]
+
+
+def test_program_gets_the_same_fds(container):
+    """Nothing of ours (namespace fds, root/cwd fds, sockets) reaches the program."""
+    pid, _ = container
+    ref, ours = both(["-t", str(pid), "-a", "-r", "-w"], ["fds"])
+    assert sorted(ours["fds"]) == sorted(ref["fds"])
+    for fd, target in ours["fds"].items():
+        if int(fd) > 2:
+            assert not target.startswith(("mnt:", "net:", "pid:", "uts:", "ipc:", "socket:")), (fd, target)

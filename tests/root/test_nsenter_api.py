@@ -187,3 +187,40 @@ except NamespaceError as e:
     assert res.returncode == 0, res.stderr
     assert "threads: joining namespaces needs a single-threaded process" in res.stdout
     assert "error: open /proc/999999999/ns/uts: No such file or directory" in res.stdout
+
+
+def test_threaded_caller_gets_a_long_running_program_back_at_once(container):
+    """The helper's channel fd must not survive into the program (EOF is how exec is seen)."""
+    import time
+    pid, _ = container
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        for types in (("uts",), ("uts", "pid", "mnt")):
+            started = time.monotonic()
+            with run_in(pid, ["sleep", "30"], types=types, timeout=10) as proc:
+                assert time.monotonic() - started < 5
+                with open(f"/proc/{proc.pid}/comm") as f:
+                    assert f.read().strip() == "sleep"
+                assert os.stat(f"/proc/{proc.pid}/ns/uts").st_ino == ns_inodes(pid)["uts"]
+            assert proc.returncode == 128 + signal.SIGKILL
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_only_stdio_and_pass_fds_reach_the_program(container, tmp_path):
+    pid, _ = container
+    keep = os.open(tmp_path, os.O_RDONLY)  # non-inheritable, like every fd Python opens
+    leak = os.open(tmp_path, os.O_RDONLY)
+    os.set_inheritable(leak, True)  # would leak through a plain fork+exec
+    try:
+        seen, _ = _run_probe(pid, ["fds"], types=("uts", "pid", "mnt"), pass_fds=(keep,))
+    finally:
+        os.close(keep)
+        os.close(leak)
+    fds = {int(k): v for k, v in seen["fds"].items()}
+    assert fds.get(keep) == str(tmp_path)
+    assert leak not in fds or fds[leak] != str(tmp_path)
+    assert not any(v.startswith(("mnt:", "net:", "pid:", "uts:", "socket:")) for k, v in fds.items() if k > 2)

@@ -534,6 +534,7 @@ def _child_main(options: EnterOptions, argv: list[str], env: dict | None, chan_f
     from ..linux.prctl import set_dumpable, set_pdeathsig
     from ..proc.channel import Channel
     gc.disable()
+    os.set_inheritable(chan_fd, False)  # the helper inherited it: exec must close it (EOF = exec'd)
     chan = Channel.from_fd(chan_fd)
     parent = os.getppid()
     step = "open"
@@ -563,6 +564,9 @@ def _child_main(options: EnterOptions, argv: list[str], env: dict | None, chan_f
         set_credentials(entered)
         step = "exec"
         close_fds_except(frozenset(keep_fds) | {chan.fileno()})
+        for fd in keep_fds:
+            if fd > 2:
+                os.set_inheritable(fd, True)
         set_pdeathsig(0)  # hand-off: the program outlives its starter, as a Popen child would
         exec_program(argv, env)
     except BaseException as exc:  # noqa: BLE001 - a child reports and exits, never unwinds
@@ -610,7 +614,7 @@ def run_in(pid: int | None, argv: list[str] | None, types="all", *, files=None, 
     InitFailed with the step) when joining fails, FileNotFoundError-like InitFailed for a bad
     program; nothing is left running then.
     """
-    from ..errors import NsboxError
+    from ..errors import NsboxError, ProtocolError
     from ..proc.channel import Channel
     from ..proc.fork import fork_child, is_single_threaded
     options = make_options(pid, types, files=files, root=root, cwd=cwd, cwd_in_ns=cwd_in_ns, uid=uid,
@@ -647,24 +651,37 @@ def run_in(pid: int | None, argv: list[str] | None, types="all", *, files=None, 
         with ours:
             try:
                 msg, _ = ours.expect("pid", timeout)
-            except NsboxError:
-                _reap_failed(child, popen)
+            except NsboxError as exc:
+                _reap_failed(child, popen, kill=isinstance(exc, ProtocolError))
                 raise
             proc = EnteredProcess(int(msg["pid"]), child, popen)
             try:
-                ours.recv(timeout)  # an error after the pid (credentials, exec) or EOF: exec'd
-            except NsboxError as exc:
+                ours.recv(timeout)  # an error after the pid (credentials, exec), or EOF: exec'd
+            except ProtocolError as exc:
                 if "closed the channel" in str(exc):
                     return proc
+                proc.kill()
                 proc.wait()
                 proc.close()
                 raise
-            return proc
+            except NsboxError:
+                proc.wait()
+                proc.close()
+                raise
+            proc.kill()
+            proc.wait()
+            proc.close()
+            raise ProtocolError(f"unexpected message from the nsenter child after {msg}")
     except OSError as err:
         raise _as_namespace_error(err) from err
 
 
-def _reap_failed(child: int, popen) -> None:
+def _reap_failed(child: int, popen, kill: bool = False) -> None:
+    if kill:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     if popen is not None:
         popen.wait()
         return
