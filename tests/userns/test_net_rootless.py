@@ -126,3 +126,21 @@ def test_bridge_networks_need_root(net_root, cleanup):
     with pytest.raises(NetworkError, match="bridge networks need root"):
         attach("mine", netns=c1.pid, container_id="b", root=net_root)
     assert Attachments(net_root).all() == []
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_published_port_latency(tool, net_root, cleanup):
+    """Figures for the report (-s): connect+echo latency through the user-mode forwarder."""
+    import json
+    import subprocess
+    from tests.fixtures.net_helpers import ECHO, PYTHON
+    need(tool)
+    c1 = start_in_netns(cleanup, ["serve", str(SERVE_PORT)], unshare=("-Urn",))
+    port = free_port()
+    attach(tool, netns=c1.pid, container_id=f"lat-{tool}", root=net_root, ports=[f"127.0.0.1:{port}:{SERVE_PORT}"])
+    res = subprocess.run([PYTHON, ECHO, "bench", "127.0.0.1", str(port), "300"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    fig = json.loads(res.stdout)
+    print(f"\n{tool}: published port connect+echo median {fig['median_us']} us, p90 {fig['p90_us']} us")
+    assert fig["n"] == 300 and fig["p90_us"] < 100_000
