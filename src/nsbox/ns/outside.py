@@ -17,21 +17,23 @@ class Outside:
     def __init__(self, chan, opts: UnshareOptions, timeout: float = 30.0):
         self.chan, self.opts, self.timeout = chan, opts, timeout
         self.bound: list[tuple[str, bool]] = []
+        self._step = "outside"
 
     def on_unshared(self) -> int:
         """Wait for 'unshared', do maps and early binds, answer 'ready'. Returns the unsharing pid."""
         msg, _ = self.chan.expect("unshared", self.timeout)
         pid = int(msg["pid"])
         try:
+            self._step = "idmap"
             if self.opts.needs_map and not self.opts.self_map:
                 from .idmap import IdMap, IdMapping, apply_idmap
                 apply_idmap(pid, IdMap(tuple(IdMapping(*r) for r in self.opts.uid_map),
                                        tuple(IdMapping(*r) for r in self.opts.gid_map),
                                        self.opts.setgroups))
+            self._step = "persist"
             self._bind(pid, self.opts.early_persist)
         except BaseException as exc:
-            self.chan.send_error(exc, step="outside")
-            raise
+            raise self._failed(exc) from exc
         self.chan.send("ready")
         return pid
 
@@ -41,11 +43,20 @@ class Outside:
             return
         msg, _ = self.chan.expect("forked", self.timeout)
         try:
+            self._step = "persist"
             self._bind(int(msg["pid"]), self.opts.late_persist)
         except BaseException as exc:
-            self.chan.send_error(exc, step="outside")
-            raise
+            raise self._failed(exc) from exc
         self.chan.send("ready")
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        """Tell the unsharing process, undo our binds, and return the error to raise here."""
+        from ..errors import InitFailed
+        if isinstance(exc, OSError):
+            exc = InitFailed.from_oserror(self._step, exc)
+        self.chan.send_error(exc, step=self._step)
+        self.undo()
+        return exc
 
     def serve(self) -> None:
         self.on_unshared()

@@ -428,7 +428,10 @@ class _OutsideHelper:
 
         def body():
             self.chan.close()
-            Outside(theirs, opts).serve()
+            try:
+                Outside(theirs, opts).serve()
+            except BaseException:  # noqa: BLE001 - already sent to the unsharing process, which reports it
+                return 1
             return 0
         self.pid = fork_child(body)
         theirs.close()
