@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from nsbox.errors import InitFailed, NamespaceError, NsboxError
+from nsbox.errors import InitFailed, NsboxError
 from nsbox.ns.enter import run_in
 from tests.conftest import require_tool
 from tests.fixtures.nsenter_targets import PROBE, PYTHON, ns_inodes, start_target

@@ -167,6 +167,8 @@ class OpenTargets:
         self.namespaces: list[tuple[NamespaceType, int, str]] = []
         self.root_fd = -1
         self.cwd_fd = -1
+        self.root_path = ""
+        self.cwd_path = ""
         self.from_target_only = True
 
     @property
@@ -217,9 +219,11 @@ def open_targets(options: EnterOptions) -> OpenTargets:
             if t in paths:
                 opened.namespaces.append((t, _open(paths[t]), paths[t]))
         if options.root is not None and options.root is not False:
-            opened.root_fd = _open(_target_path(options.target, "root") if options.root is True else options.root)
+            opened.root_path = _target_path(options.target, "root") if options.root is True else options.root
+            opened.root_fd = _open(opened.root_path)
         if options.cwd is not None and options.cwd is not False:
-            opened.cwd_fd = _open(_target_path(options.target, "cwd") if options.cwd is True else options.cwd)
+            opened.cwd_path = _target_path(options.target, "cwd") if options.cwd is True else options.cwd
+            opened.cwd_fd = _open(opened.cwd_path)
     except BaseException:
         opened.close()
         raise
@@ -287,28 +291,22 @@ def _setns_two_passes(opened: OpenTargets) -> None:
 
 def _change_root_and_cwd(opened: OpenTargets) -> None:
     options = opened.options
-    cwd_fd = opened.cwd_fd
+    cwd_fd, cwd_path = opened.cwd_fd, opened.cwd_path
     own_cwd = -1
     if opened.root_fd >= 0 and cwd_fd < 0:
         own_cwd = cwd_fd = _open(".")  # keep the current directory across the chroot
+        cwd_path = "."
     try:
         if opened.root_fd >= 0:
-            _named("fchdir", lambda: os.fchdir(opened.root_fd), _fd_path(opened.root_fd))
-            _named("chroot", lambda: os.chroot("."), _fd_path(opened.root_fd))
+            _named("fchdir", lambda: os.fchdir(opened.root_fd), opened.root_path)
+            _named("chroot", lambda: os.chroot("."), opened.root_path)
         if cwd_fd >= 0:
-            _named("fchdir", lambda: os.fchdir(cwd_fd), _fd_path(cwd_fd))
+            _named("fchdir", lambda: os.fchdir(cwd_fd), cwd_path)
         if options.cwd_in_ns is not None:
             _named("chdir", lambda: os.chdir(options.cwd_in_ns), options.cwd_in_ns)
     finally:
         if own_cwd >= 0:
             os.close(own_cwd)
-
-
-def _fd_path(fd: int) -> str:
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return f"fd {fd}"
 
 
 def _named(call: str, fn, path: str | None = None):
