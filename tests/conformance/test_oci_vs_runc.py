@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from nsbox.oci import (default_spec, features_document, list_entry, load_config, parse_created,
-                       state_document, validate_config)
+from nsbox.oci import (default_spec, features_document, list_entry, list_json, list_table, load_config,
+                       owner_of, parse_created, state_document, state_json, validate_config)
 from tests.conftest import require_tool
 
 
@@ -70,7 +70,7 @@ def runc_container(tmp_path, cleanup, unique_id):
     busybox = shutil.which("busybox")
     if busybox is None:
         pytest.skip("missing capability: busybox is not installed")
-    bundle = tmp_path / "bundle"
+    bundle = tmp_path / "bundle&<1>"  # Go's JSON encoder escapes & < >: so must we
     os.makedirs(bundle / "rootfs" / "bin")
     shutil.copy(busybox, bundle / "rootfs" / "bin" / "busybox")
     os.symlink("busybox", bundle / "rootfs" / "bin" / "sh")
@@ -100,17 +100,25 @@ def test_state_document_matches_runc_state(runc_container):
                           annotations={"org.nsbox.test": "yes"})
     assert list(ours.items()) == list(theirs.items())  # same fields, same order, same values
     assert theirs["status"] == "created" and theirs["bundle"] == bundle
-    # runc prints it with two-space indentation
-    assert json.dumps(ours, indent="  ") == text.strip()
+    assert state_json(ours) == text  # byte for byte
     # created is Go's RFC3339Nano: our parser reads runc's timestamp
     assert parse_created(theirs["created"]) > 0
 
 
 def test_list_entry_matches_runc_list_json(runc_container):
     cid, root, _ = runc_container
-    [theirs] = json.loads(runc("list", "-f", "json", root=root).stdout)
+    text = runc("list", "-f", "json", root=root).stdout
+    [theirs] = json.loads(text)
     ours = list_entry(container_id=cid, status=theirs["status"], pid=theirs["pid"], bundle=theirs["bundle"],
-                      rootfs=theirs["rootfs"], created=theirs["created"], owner=theirs["owner"],
+                      rootfs=theirs["rootfs"], created=theirs["created"], owner=owner_of(os.geteuid()),
                       annotations={"org.nsbox.test": "yes"})
     assert list(ours.items()) == list(theirs.items())
     assert theirs["owner"] == "root"
+    assert list_json([ours]) == text
+    assert list_table([ours]) == runc("list", root=root).stdout
+
+
+def test_empty_lists_match_runc(tmp_path):
+    root = str(tmp_path / "empty")
+    assert list_json([]) == runc("list", "-f", "json", root=root).stdout
+    assert list_table([]) == runc("list", root=root).stdout

@@ -68,3 +68,37 @@ def test_format_created_is_go_rfc3339nano(ns, text):
 def test_parse_created_rejects(text):
     with pytest.raises(ValueError):
         parse_created(text)
+
+
+def test_state_json_is_go_marshal_indent():
+    from nsbox.oci import state_json
+    doc = state_document(status="created", owner="", **{**ARGS, "bundle": "/b&<x>"})
+    text = state_json(doc)
+    assert text.startswith('{\n  "ociVersion": "1.0.2-dev",\n  "id": "c1",\n') and text.endswith('"owner": ""\n}')
+    assert '"bundle": "/b\\u0026\\u003cx\\u003e"' in text
+    assert json.loads(text) == doc
+
+
+def test_list_json():
+    from nsbox.oci import list_json
+    assert list_json([]) == "null\n"
+    entry = list_entry(status="running", owner="root", **ARGS)
+    text = list_json([entry, entry])
+    assert text.endswith("}]\n") and "\n" not in text[:-1] and ", " not in text
+    assert json.loads(text) == [entry, entry]
+
+
+def test_list_table_is_tabwriter_aligned():
+    from nsbox.oci import list_table
+    assert list_table([]) == "ID          PID         STATUS      BUNDLE      CREATED     OWNER\n"
+    long_id = "a-much-longer-container-id"
+    rows = list_table([list_entry(status="created", owner="root", **{**ARGS, "container_id": long_id})]).splitlines()
+    assert rows[0] == ("ID" + " " * 27 + "PID         STATUS      BUNDLE      "
+                       + "CREATED" + " " * 26 + "OWNER")
+    assert rows[1] == (long_id + "   4242        created     /b          2026-11-23T10:42:07.123456789Z   root")
+
+
+def test_owner_of():
+    from nsbox.oci import owner_of
+    assert owner_of(0) == "root"
+    assert owner_of(4_000_000_000) == "#4000000000"

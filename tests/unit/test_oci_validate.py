@@ -98,6 +98,10 @@ def test_error_lists_every_problem_and_names_the_bundle(tmp_path):
 
 # ------------------------------------------------------------------ every rule, with its path
 
+USERNS = {"linux.namespaces.5": {"type": "user"},
+          "linux.uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+          "linux.gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}
+
 RULES = [
     # (changes, rootless, expected (path, message) somewhere in the problems)
     ({"ociVersion": DELETE}, False, ("$.ociVersion", "is required")),
@@ -255,6 +259,16 @@ RULES = [
      ("$.linux.seccomp.listenerPath", "is required when SCMP_ACT_NOTIFY is used")),
     ({"linux.seccomp": {"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/run/l.sock"}}, False,
      ("$.linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")),
+    ({"linux.seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/l", "syscalls": [
+        {"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]}}, False,
+     ("$.linux.seccomp.syscalls[0].action", "SCMP_ACT_NOTIFY cannot be used for write")),
+    ({**USERNS, "process.user.uid": 1}, False, ("$.process.user.uid", "uid 1 is not mapped in linux.uidMappings")),
+    ({**USERNS, "process.user.gid": 5}, False, ("$.process.user.gid", "gid 5 is not mapped in linux.gidMappings")),
+    ({**USERNS, "process.user.additionalGids": [0, 7]}, False,
+     ("$.process.user.additionalGids[1]", "gid 7 is not mapped in linux.gidMappings")),
+    ({**USERNS, "mounts.2.options.5": "gid=5"}, True,
+     ("$.mounts[2].options[5]", "gid=5 is not mapped in linux.gidMappings (rootless)")),
+    ({**USERNS, "mounts.2.options.5": "gid=0", "linux.namespaces.1": {"type": "cgroup"}}, True, None),
     ({"linux.personality": {"domain": "LINUX64"}}, False,
      ("$.linux.personality.domain", 'unknown personality domain "LINUX64"')),
     ({"linux.intelRdt": {"memBwSchema": "L3:0=1"}}, False,

@@ -4,6 +4,7 @@
     validate_config(config, *, bundle, rootless)     one SpecError with every problem and its JSON path
     default_spec(rootless=False, args=None) -> dict  what `runc spec [--rootless]` writes
     state_document(...), list_entry(...), format_created(ns)   `runc state` / `runc list -f json`
+    state_json(doc), list_json(entries), list_table(entries)    the exact bytes runc prints
     features_document() -> dict                      `runc features`
     parse_signal(text) -> int                        `runc kill` signal names
     parse_mount_options(options) -> MountOptions     runc's mount option table
@@ -19,7 +20,8 @@ _EXPORTS = {
     "validate_config": "validate", "config_problems": "validate",
     "default_spec": "defaults",
     "state_document": "state", "list_entry": "state", "format_created": "state", "parse_created": "state",
-    "OCI_VERSION": "state",
+    "OCI_VERSION": "state", "state_json": "state", "list_json": "state", "list_table": "state",
+    "owner_of": "state",
     "features_document": "features",
     "parse_signal": "signals", "signal_name": "signals",
     "parse_mount_options": "mountopts", "MountOptions": "mountopts",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["OCI_VERSION", "STATUSES", "format_created", "parse_created", "state_document", "list_entry"]
+__all__ = ["OCI_VERSION", "STATUSES", "format_created", "parse_created", "state_document", "list_entry",
+           "state_json", "list_json", "list_table", "owner_of"]
 
 OCI_VERSION = "1.0.2-dev"  # what runc 1.1 reports and writes (runc spec, runc state)
 # The spec's statuses plus runc's "paused".
@@ -70,3 +71,44 @@ def list_entry(*, container_id: str, status: str, pid: int, bundle: str, rootfs:
                oci_version: str = OCI_VERSION) -> dict:
     """One element of `runc list -f json` (owner: the state dir owner's user name, or '#UID')."""
     return _document(container_id, status, pid, bundle, rootfs, created, owner, annotations, oci_version)
+
+
+def _go_json(text: str) -> str:
+    """Go's encoding/json escapes <, >, & (and U+2028/2029) in strings; outside strings they never occur."""
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def state_json(doc: dict) -> str:
+    """The bytes `runc state` prints: json.MarshalIndent(doc, "", "  "), no trailing newline."""
+    import json
+
+    return _go_json(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def list_json(entries: list[dict]) -> str:
+    """`runc list -f json`: one compact line ending in a newline; "null" when there are none.
+    entries come in id order (runc reads the state directory sorted)."""
+    import json
+
+    if not entries:
+        return "null\n"
+    return _go_json(json.dumps(entries, separators=(",", ":"), ensure_ascii=False)) + "\n"
+
+
+def list_table(entries: list[dict]) -> str:
+    """`runc list` (table): Go's tabwriter(minwidth 12, padding 3) over ID PID STATUS BUNDLE CREATED OWNER."""
+    rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
+    rows += [[e["id"], str(e["pid"]), e["status"], e["bundle"], e["created"], e["owner"]] for e in entries]
+    widths = [max(12, max(len(row[col]) for row in rows) + 3) for col in range(5)]
+    return "".join("".join(cell.ljust(w) for cell, w in zip(row, widths)) + row[5] + "\n" for row in rows)
+
+
+def owner_of(uid: int) -> str:
+    """runc list's owner column: the user name of the state directory's owner, or '#UID'."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"

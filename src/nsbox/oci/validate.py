@@ -559,6 +559,9 @@ def _check_seccomp(config, problems, **_):
         if not isinstance(rule, dict):
             continue
         actions.append(rule.get("action"))
+        if rule.get("action") == "SCMP_ACT_NOTIFY" and "write" in _list(rule.get("names")):
+            # runc: the runtime's own log/sync writes would deadlock on the container's listener
+            problems.append((f"$.linux.seccomp.syscalls[{i}].action", "SCMP_ACT_NOTIFY cannot be used for write"))
         if "errnoRet" in rule and rule.get("action") not in _ERRNO_ACTIONS:
             problems.append((f"$.linux.seccomp.syscalls[{i}].errnoRet",
                              "only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE"))
@@ -572,8 +575,49 @@ def _check_seccomp(config, problems, **_):
         problems.append(("$.linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action"))
 
 
+def _mapped(mappings, container_id: int) -> bool:
+    for m in _list(mappings):
+        if not isinstance(m, dict):
+            continue
+        start, size = m.get("containerID"), m.get("size")
+        if isinstance(start, int) and isinstance(size, int) and start <= container_id < start + size:
+            return True
+    return False
+
+
+def _check_id_mapping_use(config, problems, rootless=False, **_):
+    """With a new user namespace, the ids the container uses must be mapped (setuid fails otherwise)."""
+    if not _Namespaces(config).creates("user"):
+        return
+    linux = _dict(config.get("linux"))
+    uid_maps, gid_maps = linux.get("uidMappings"), linux.get("gidMappings")
+    if not uid_maps or not gid_maps:
+        return  # reported by _check_namespaces
+    user = _dict(_get(config, "process", "user"))
+    for field, maps, what in (("uid", uid_maps, "uidMappings"), ("gid", gid_maps, "gidMappings")):
+        value = user.get(field, 0)
+        if isinstance(value, int) and not isinstance(value, bool) and not _mapped(maps, value):
+            problems.append((f"$.process.user.{field}", f"{field} {value} is not mapped in linux.{what}"))
+    for i, gid in enumerate(_list(user.get("additionalGids"))):
+        if isinstance(gid, int) and not isinstance(gid, bool) and not _mapped(gid_maps, gid):
+            problems.append((f"$.process.user.additionalGids[{i}]", f"gid {gid} is not mapped in linux.gidMappings"))
+    if not rootless:
+        return
+    # runc (rootlessEUIDMount): uid=/gid= mount options must name mapped ids.
+    for i, mount in enumerate(_list(config.get("mounts"))):
+        for j, option in enumerate(_list(_get(mount, "options"))):
+            if not isinstance(option, str):
+                continue
+            key, _, value = option.partition("=")
+            if key in ("uid", "gid") and value.isdigit():
+                maps, what = (uid_maps, "uidMappings") if key == "uid" else (gid_maps, "gidMappings")
+                if not _mapped(maps, int(value)):
+                    problems.append((f"$.mounts[{i}].options[{j}]",
+                                     f"{option} is not mapped in linux.{what} (rootless)"))
+
+
 RULES = (_check_version, _check_root, _check_process, _check_hooks, _check_mounts, _check_namespaces,
-         _check_linux_paths, _check_seccomp)
+         _check_id_mapping_use, _check_linux_paths, _check_seccomp)
 
 
 def config_problems(config, *, bundle: str | None = None, rootless: bool = False,
