@@ -124,6 +124,18 @@ def test_published_port_answers_on_loopback_bridge_and_host_addresses(net_root, 
     # The port bound to 127.0.0.1 is not published on the bridge address.
     with pytest.raises(AssertionError):
         ask(None, net.gateway, p_lo, "no", timeout=10)
+    # Hairpin: another container of the network reaches the published port through the host address.
+    c2 = start_in_netns(cleanup, ["serve", str(SERVE_PORT)])
+    attach("n2", netns=c2.pid, container_id="client", root=net_root)
+    assert ask(c2.pid, net.gateway, p_all, "hairpin") == f"{net.gateway} hairpin"
+    # UDP.
+    u1 = start_in_netns(cleanup, ["userve", str(SERVE_PORT)])
+    p_udp = free_port()
+    attach("n2", netns=u1.pid, container_id="udp", root=net_root, ports=[f"127.0.0.1:{p_udp}:{SERVE_PORT}/udp"])
+    res = subprocess.run([PYTHON, ECHO, "uask", "127.0.0.1", str(p_udp), "dgram"], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == f"{net.gateway} dgram"
 
 
 @pytest.fixture

@@ -168,7 +168,10 @@ def attach(network: str, *, netns: str | int, container_id: str, hostname: str |
             att.state, att.owner_pid = "ready", 0
             records.save(att)
         except BaseException:
-            _teardown(att, root)
+            try:
+                _teardown(att, root)
+            except Exception:  # noqa: BLE001 - the first error is the one to report; the record stays
+                pass           # for cleanup_stale() when something could not be removed
             raise
         _refresh_peers(net.name, records, skip=container_id)
         return att

@@ -2,7 +2,8 @@
 
     chain prerouting   nat  dstnat   published ports, traffic from outside to a host address
     chain output       nat  -100     published ports, traffic the host itself sends (127.0.0.1 too)
-    chain postrouting  nat  srcnat   masquerade: a network's egress; 127.0.0.1 sources going to a bridge
+    chain postrouting  nat  srcnat   masquerade: a network's egress; 127.0.0.1 sources going to a bridge;
+                                     hairpin (a container reaching a published port of its own network)
 
 Every rule carries a comment naming its owner: ``nsbox:<key>:ct:<container id>`` (ports) or
 ``nsbox:<key>:net:<network>`` (a network's masquerade), where <key> names the state directory,
@@ -33,7 +34,7 @@ CHAINS = (
     {"name": "output", "type": "nat", "hook": "output", "prio": -100},
     {"name": "postrouting", "type": "nat", "hook": "postrouting", "prio": 100},
 )
-LOCK_DIR = "/run/nsbox"  # one lock for the shared table, whatever the state directory
+LOCK_DIR, LOCK_NAME = "/run/lock", "nsbox-nft.lock"  # one lock for the shared table, whatever the state dir
 
 
 def nft_binary() -> str:
@@ -55,8 +56,12 @@ def run_nft(commands: list[dict], echo: bool = False) -> dict:
 
 
 def list_table() -> list[dict]:
-    """The rules of our table ([] if it does not exist)."""
-    res = subprocess.run([nft_binary(), "-j", "-a", "list", "table", FAMILY, TABLE],
+    """The rules of our table ([] if it does not exist, or if nft is not installed: then no rule can)."""
+    try:
+        binary = nft_binary()
+    except NetworkError:
+        return []
+    res = subprocess.run([binary, "-j", "-a", "list", "table", FAMILY, TABLE],
                          capture_output=True, text=True, timeout=30)
     if res.returncode:
         return []
@@ -105,6 +110,10 @@ def masquerade_rules(comment: str, subnet: str, bridge: str) -> list[dict]:
         _rule("postrouting", comment, [_match(saddr, prefix), _match(oif, bridge, "!="), {"masquerade": None}]),
         _rule("postrouting", comment, [_match(saddr, {"prefix": {"addr": "127.0.0.0", "len": 8}}),
                                        _match(oif, bridge), {"masquerade": None}]),
+        # Hairpin: a container connects to a published port (host address); after DNAT the peer is
+        # on the same bridge and would answer directly, so the source must become the gateway.
+        _rule("postrouting", comment, [_match(saddr, prefix), _match(oif, bridge),
+                                       _match({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None}]),
     ]
 
 
@@ -113,7 +122,7 @@ def add_rules(rules: list[dict]) -> list[dict]:
     if not rules:
         return []
     from .lock import locked
-    with locked(LOCK_DIR, "nft.lock"):
+    with locked(LOCK_DIR, LOCK_NAME):
         reply = run_nft(_skeleton() + rules, echo=True)
     added = [item["add"]["rule"] for item in reply.get("nftables", [])
              if "add" in item and "rule" in item["add"]]
@@ -145,7 +154,7 @@ def rules_with_prefix(prefix: str) -> list[dict]:
 def drop_table_if_empty() -> bool:
     """Delete the nsbox table when no rule is left in it (another state dir may still use it)."""
     from .lock import locked
-    with locked(LOCK_DIR, "nft.lock"):
+    with locked(LOCK_DIR, LOCK_NAME):
         res = subprocess.run([nft_binary(), "-j", "list", "table", FAMILY, TABLE],
                              capture_output=True, text=True, timeout=30)
         if res.returncode:

@@ -112,7 +112,8 @@ def _start_pasta(path: str, pid: int, ports: list[PortMapping], timeout: float) 
         res = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
                              start_new_session=True)
         if res.returncode:
-            msg = " ".join(res.stderr.split()) or f"exit status {res.returncode}"
+            lines = [ln.strip() for ln in res.stderr.splitlines() if ln.strip() and "syslog" not in ln]
+            msg = " ".join(lines) or f"exit status {res.returncode}"
             raise NetworkError(f"pasta: {msg}")
         with open(pidfile) as f:
             helper = int(f.read().strip())
