@@ -11,7 +11,8 @@ import nsbox.oci
 
 OCI_DIR = os.path.dirname(nsbox.oci.__file__)
 ALLOWED_NSBOX = {"nsbox.errors", "nsbox.linux.consts", "nsbox"}
-ALLOWED_STDLIB = {"__future__", "calendar", "dataclasses", "importlib", "json", "os", "re", "resource", "time"}
+ALLOWED_STDLIB = {"__future__", "calendar", "dataclasses", "importlib", "json", "os", "pwd", "re", "resource",
+                  "time"}
 
 
 def imports_of(path: str) -> set[str]:
