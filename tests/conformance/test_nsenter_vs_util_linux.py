@@ -17,10 +17,12 @@ NS_KEYS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 
 @pytest.fixture
 def container(cleanup, unique_id):
-    """A root-owned target: new pid, mount, ipc, uts, net and cgroup namespaces, cwd /tmp."""
+    """A root-owned target: new pid, mount, ipc, uts, net, cgroup and time namespaces (boottime
+    offset 100000 s), cwd /tmp."""
     require_tool("unshare")
     require_tool("nsenter")
-    pid = start_target(cleanup, ["-fpmiunC", "--mount-proc"], hostname=unique_id, cwd="/tmp")
+    pid = start_target(cleanup, ["-fpmiunCT", "--boottime", "100000", "--mount-proc"], hostname=unique_id,
+                       cwd="/tmp")
     return pid, unique_id
 
 
@@ -40,8 +42,11 @@ def both(args, keys):
 
 def test_all_joins_every_namespace_of_the_target(container):
     pid, hostname = container
-    ref, ours = both(["-t", str(pid), "-a"], ["ns", "hostname", "pid", "pids", "uid", "gid", "cwd"])
+    ref, ours = both(["-t", str(pid), "-a"], ["ns", "hostname", "pid", "pids", "uid", "gid", "cwd",
+                                              "timens_offsets"])
     target = ns_inodes(pid)
+    assert target["time"] != ns_inodes(os.getpid())["time"]
+    assert ours["timens_offsets"] == ref["timens_offsets"] and "boottime       100000" in ours["timens_offsets"]
     for key in NS_KEYS:
         assert ours["ns"][key] == target[key] == ref["ns"][key], key
     assert ours["ns"]["pid_for_children"] == target["pid"]
@@ -57,7 +62,11 @@ def test_root_and_wd_of_the_target(container):
     pid, _ = container
     ref, ours = both(["-t", str(pid), "-a", "-r", "-w"], ["cwd", "mountinfo"])
     assert ours["cwd"] == ref["cwd"] == "/tmp"
-    assert ours["mountinfo"] == ref["mountinfo"]
+
+    def mounts(info):  # other tests on this machine mount and unmount under /tmp meanwhile
+        return [line.split()[4] for line in info.splitlines() if not line.split()[4].startswith("/tmp/")]
+    assert mounts(ours["mountinfo"]) == mounts(ref["mountinfo"])
+    assert "/proc" in mounts(ours["mountinfo"])
 
 
 def test_explicit_root_and_wd_directories(container, tmp_path):
@@ -180,3 +189,14 @@ def test_program_gets_the_same_fds(container):
     for fd, target in ours["fds"].items():
         if int(fd) > 2:
             assert not target.startswith(("mnt:", "net:", "pid:", "uts:", "ipc:", "socket:")), (fd, target)
+
+
+@pytest.mark.parametrize("args", [["-u"], ["-p", "-F"]])
+def test_without_fork_the_program_replaces_nsenter(container, args):
+    pid, _ = container
+    from tests.fixtures.nsenter_targets import IMPLEMENTATIONS
+    for impl, cmd in IMPLEMENTATIONS.items():
+        proc = subprocess.Popen(cmd + ["-t", str(pid), *args, "sh", "-c", "echo $$"], stdout=subprocess.PIPE,
+                                text=True)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and int(out) == proc.pid, impl

@@ -146,3 +146,16 @@ def test_options_roundtrip_json():
     opts = EnterOptions(target=3, types=("net", "all"), files=(("uts", "/x"),), root=True, cwd="/tmp",
                         uid=1, gid=2, preserve_credentials=True, fork=False)
     assert EnterOptions.from_json(opts.to_json()) == opts
+
+
+def test_debug_shows_the_traceback_too():
+    res = subprocess.run([sys.executable, "-m", "nsbox.cli.main", "--debug", "nsenter", "-t", "999999999", "-n",
+                          "true"], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1
+    assert "Traceback" in res.stderr
+    assert res.stderr.splitlines()[-1] == "nsbox nsenter: open /proc/999999999/ns/net: No such file or directory"
+
+
+def test_debug_after_the_program_belongs_to_the_program():
+    opts, program, _, debug = cli.parse(["-t", "1", "-n", "prog", "--debug"])
+    assert program == ["prog", "--debug"] and not debug
