@@ -361,3 +361,49 @@ def test_shape_pass_rejects_only_what_the_schema_rejects(config_schema, changes)
     shape: list = []
     CONFIG(doc, "$", shape)
     assert bool(shape) == bool(list(config_schema.iter_errors(doc))), shape
+
+
+def _all_paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _all_paths(value, prefix + (key,))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _all_paths(value, prefix + (i,))
+
+
+ODD_VALUES = [None, True, 0, -1, 1.5, "", "x", [], [None], {}, {"": 1}, 1 << 70]
+
+
+def test_validate_config_never_crashes_on_wrong_types():
+    """Every node of a rich config replaced by every odd JSON value: a list of problems, never an exception."""
+    base = mutated(default_spec(), {
+        "hooks.prestart": [{"path": "/bin/true", "args": ["a"], "env": ["A=1"], "timeout": 3}],
+        "linux.seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["kill"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]},
+        "linux.sysctl": {"net.ipv4.ip_forward": "1"},
+        "linux.devices": [{"type": "c", "path": "/dev/fuse", "major": 10, "minor": 229}],
+        "process.user.additionalGids": [0],
+        "linux.uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        "linux.gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        "linux.namespaces.5": {"type": "user"},
+    })
+    validate_config(base)
+    count = 0
+    for path in _all_paths(base):
+        for value in ODD_VALUES:
+            doc = copy.deepcopy(base)
+            if not path:
+                doc = value
+            else:
+                target = doc
+                for key in path[:-1]:
+                    target = target[key]
+                target[path[-1]] = value
+            for rootless in (False, True):
+                problems = config_problems(doc, rootless=rootless, bundle="/nonexistent")
+                assert isinstance(problems, list)
+                assert all(isinstance(p, str) and p.startswith("$") and isinstance(m, str) for p, m in problems)
+                count += 1
+    assert count > 1000
