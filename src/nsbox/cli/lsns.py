@@ -200,7 +200,6 @@ def parse_args(argv: list[str]) -> Options | int:
     o = Options()
     seen: dict[int, str] = {}
     outarg = None
-    output_all = False
     for key, value in opts:
         for k, group in enumerate(EXCLUSIVE):
             if key in group:
@@ -215,7 +214,6 @@ def parse_args(argv: list[str]) -> Options | int:
         elif key == "o":
             outarg = value
         elif key == "output-all":
-            output_all = True
             o.columns = list(COLUMNS)
         elif key == "P":
             o.persistent = True
@@ -250,7 +248,6 @@ def parse_args(argv: list[str]) -> Options | int:
             from .. import __version__
             sys.stdout.write(f"lsns from nsbox {__version__}\n")
             return 0
-    del output_all
     if args:
         if o.pid:
             raise Usage("--task is mutually exclusive with <namespace>")

@@ -58,8 +58,6 @@ def safe_encode(text: str, utf8: bool, safechars: str = "") -> tuple[str, int]:
     width = 0
     for ch in text:
         printable = ch in safechars or (ch.isprintable() and (utf8 or ord(ch) < 0x80))
-        if ch == "\\" and not printable:
-            printable = True
         if printable:
             out.append(ch)
             width += 0 if ch in safechars else char_width(ch)
