@@ -17,7 +17,8 @@ import pytest
 
 from nsbox.errors import NetworkError, UsageError
 from nsbox.net import bridge, nat, netns as persistent
-from nsbox.net.attach import Attachments, attach, cleanup_stale, detach, remove_network, root_key
+from nsbox.net.attach import (Attachments, attach, cleanup_stale, default_network, detach, remove_network,
+                              root_key)
 from nsbox.net.ipam import Ipam
 from nsbox.net.store import NetworkStore
 from tests.conftest import require_tool
@@ -300,3 +301,12 @@ def test_100_attach_detach_cycles_leak_nothing(net_root, cleanup, tmp_path):
     assert addresses_inside(c1.pid).keys() == {"lo"}
     remove_network("n8", net_root)
     assert not nat.rules_with_prefix(f"nsbox:{root_key(net_root)}:")
+
+
+def test_default_network_is_created_once(net_root, cleanup):
+    assert default_network(net_root) == "nsbox"
+    first = NetworkStore(net_root).get("nsbox")
+    assert default_network(net_root) == "nsbox" and NetworkStore(net_root).list() == [first]
+    c1 = start_in_netns(cleanup, ["serve", str(SERVE_PORT)])
+    att = attach(default_network(net_root), netns=c1.pid, container_id="dflt", root=net_root)
+    assert addresses_inside(c1.pid)["eth0"] == [att.address]

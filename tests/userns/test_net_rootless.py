@@ -144,3 +144,15 @@ def test_published_port_latency(tool, net_root, cleanup):
     fig = json.loads(res.stdout)
     print(f"\n{tool}: published port connect+echo median {fig['median_us']} us, p90 {fig['p90_us']} us")
     assert fig["n"] == 300 and fig["p90_us"] < 100_000
+
+
+def test_default_network_rootless_is_pasta_then_slirp4netns(monkeypatch, tmp_path):
+    from nsbox.net.attach import default_network
+    require_tool("pasta")
+    require_tool("slirp4netns")
+    assert default_network(str(tmp_path)) == "pasta"
+    only_slirp = tmp_path / "bin"
+    only_slirp.mkdir()
+    os.symlink(require_tool("slirp4netns"), only_slirp / "slirp4netns")
+    monkeypatch.setenv("PATH", str(only_slirp))
+    assert default_network(str(tmp_path)) == "slirp4netns"

@@ -362,6 +362,22 @@ def cleanup_stale(root: str | None = None) -> dict[str, list[str]]:
     return removed
 
 
+DEFAULT_BRIDGE_NETWORK = "nsbox"
+
+
+def default_network(root: str | None = None) -> str:
+    """What ``--network`` means when not given: as root the bridge network "nsbox" (created on first
+    use, with a free 10.89.x.0/24); rootless "pasta", or "slirp4netns" when pasta is missing."""
+    if os.geteuid() != 0:
+        from .rootless import find_tool
+        return find_tool()[0]
+    store = NetworkStore(root or state_root())
+    with locked(store.root):
+        if not store.exists(DEFAULT_BRIDGE_NETWORK):
+            store.create(DEFAULT_BRIDGE_NETWORK)
+    return DEFAULT_BRIDGE_NETWORK
+
+
 def remove_network(name: str, root: str | None = None) -> Network:
     """Remove a network that no container is attached to: bridge, rules, leases, record."""
     root = root or state_root()
