@@ -407,3 +407,32 @@ def test_validate_config_never_crashes_on_wrong_types():
                 assert all(isinstance(p, str) and p.startswith("$") and isinstance(m, str) for p, m in problems)
                 count += 1
     assert count > 1000
+
+
+SAMPLES = ["", "RLIMIT_NOFILE", "RLIMIT_", "RLIMIT_nofile", "RLIMIT_NO_FILE", "RLIMIT_É", "0-3,7", "0 - 3", "a",
+           "2MB", "64kB", "1GB", "0MB", "12KB", "1B", "MB", "MB:0=100", "MB:", "L3:0=1", "MB:x\ny", "c", "b",
+           "u", "p", "cb", "x", "1x", "10MB"]
+
+
+@pytest.mark.parametrize("name,pattern", [
+    ("_is_rlimit_name", r"^RLIMIT_[A-Z]+\Z"), ("_is_cpu_list", r"^[0-9, -]*\Z"),
+    ("_is_page_size", r"^[1-9][0-9]*[KMG]B\Z"), ("_is_mem_bw_schema", r"^MB:[^\n]*\Z"),
+    ("_is_device_type", r"^[cbup]\Z"),
+])
+def test_pattern_predicates_equal_the_schema_patterns(name, pattern):
+    import re
+
+    from nsbox.oci import validate
+    accept = getattr(validate, name)
+    for sample in SAMPLES:
+        assert accept(sample) == bool(re.search(pattern, sample, re.ASCII)), sample
+
+
+@pytest.mark.parametrize("version,major", [
+    ("1.0.2-dev", 1), ("1.0.0", 1), ("1.2.1", 1), ("0.5.0-dev", 0), ("2.0.0", 2), ("1.0.0+build.1", 1),
+    ("1.0.0-rc.1+b", 1), ("1.0", None), ("1.0.0-", None), ("1.0.0+", None), ("v1.0.0", None), ("1.0.x", None),
+    ("1.0.0-dev!", None), ("", None),
+])
+def test_semver_major(version, major):
+    from nsbox.oci.validate import _semver_major
+    assert _semver_major(version) == major

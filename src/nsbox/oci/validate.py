@@ -17,7 +17,6 @@ Problems are (json_path, message) pairs such as ("$.linux.namespaces[2].type",
 from __future__ import annotations
 
 import os
-import re
 
 from ..errors import SpecError
 from .names import capability_names, rlimit_types
@@ -51,14 +50,40 @@ def _json_type(value) -> str:
 # ---------------------------------------------------------------------------------------------
 # Pass 1: shape.  A check is a function (value, path, problems) -> None.
 
-def _string(pattern: str | None = None, hint: str | None = None):
-    # re.search caches the compiled pattern: nothing is compiled at import time.
+def _string(accept=None, hint: str | None = None):
+    """A string; with accept(value) -> bool, a string of that form (the schema's pattern, as code:
+    compiling regular expressions costs more than validating a whole config)."""
     def check(value, path, problems):
         if not isinstance(value, str):
             problems.append((path, f"must be a string, got {_json_type(value)}"))
-        elif pattern is not None and not re.search(pattern, value):
-            problems.append((path, f"{value!r} does not match {hint or pattern}"))
+        elif accept is not None and not accept(value):
+            problems.append((path, f"{value!r} does not match {hint}"))
     return check
+
+
+_DIGITS = frozenset("0123456789")
+
+
+def _is_rlimit_name(v: str) -> bool:         # ^RLIMIT_[A-Z]+$
+    rest = v[7:]
+    return v.startswith("RLIMIT_") and rest.isascii() and rest.isalpha() and rest.isupper()
+
+
+def _is_cpu_list(v: str) -> bool:            # ^[0-9, -]*$
+    return set(v) <= _DIGITS | {",", " ", "-"}
+
+
+def _is_page_size(v: str) -> bool:           # ^[1-9][0-9]*[KMG]B$
+    return (len(v) >= 3 and v[0] in "123456789" and v[-1] == "B" and v[-2] in "KMG"
+            and set(v[1:-2]) <= _DIGITS)
+
+
+def _is_mem_bw_schema(v: str) -> bool:       # ^MB:[^\n]*$
+    return v.startswith("MB:") and "\n" not in v
+
+
+def _is_device_type(v: str) -> bool:         # ^[cbup]$
+    return v in ("c", "b", "u", "p")
 
 
 def _enum(values: tuple, what: str | None = None):
@@ -169,7 +194,7 @@ MEMORY_POLICY_MODES = ("MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEI
                        "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL")
 MEMORY_POLICY_FLAGS = ("MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES")
 
-_CPU_LIST = _string(r"^[0-9, -]*$", "a cpu list such as 0-3,7")
+_CPU_LIST = _string(_is_cpu_list, "a cpu list such as 0-3,7")
 
 PROCESS = _object({
     "args": STRINGS,
@@ -193,7 +218,7 @@ PROCESS = _object({
                           "priority": INT32, "flags": _array(_enum(SCHEDULER_FLAGS, "scheduler flag")),
                           "runtime": UINT64, "deadline": UINT64, "period": UINT64}, ("policy",)),
     "rlimits": _array(_object({"hard": UINT64, "soft": UINT64,
-                               "type": _string(r"^RLIMIT_[A-Z]+$", "RLIMIT_[A-Z]+")},
+                               "type": _string(_is_rlimit_name, "RLIMIT_[A-Z]+")},
                               ("type", "soft", "hard"))),
     "execCPUAffinity": _object({"initial": _CPU_LIST, "final": _CPU_LIST}),
 }, ("cwd",))
@@ -215,7 +240,7 @@ RESOURCES = _object({
     }),
     "cpu": _object({"cpus": STRING, "mems": STRING, "period": UINT64, "quota": INT64, "burst": UINT64,
                     "realtimePeriod": UINT64, "realtimeRuntime": INT64, "shares": UINT64, "idle": INT64}),
-    "hugepageLimits": _array(_object({"pageSize": _string(r"^[1-9][0-9]*[KMG]B$", "a size such as 2MB"),
+    "hugepageLimits": _array(_object({"pageSize": _string(_is_page_size, "a size such as 2MB"),
                                       "limit": UINT64}, ("pageSize", "limit"))),
     "memory": _object({"kernel": INT64, "kernelTCP": INT64, "limit": INT64, "reservation": INT64,
                        "swap": INT64, "swappiness": UINT64, "disableOOMKiller": _boolean,
@@ -229,7 +254,7 @@ RESOURCES = _object({
 _TIME_OFFSET = _object({"secs": INT64, "nanosecs": UINT32})
 
 LINUX = _object({
-    "devices": _array(_object({"type": _string(r"^[cbup]$", "one of c, b, u, p"), "path": STRING,
+    "devices": _array(_object({"type": _string(_is_device_type, "one of c, b, u, p"), "path": STRING,
                                "fileMode": FILE_MODE, "major": INT64, "minor": INT64,
                                "uid": UINT32, "gid": UINT32}, ("type", "path"))),
     "netDevices": _map(_object({"name": STRING})),
@@ -261,7 +286,7 @@ LINUX = _object({
     "readonlyPaths": STRINGS,
     "mountLabel": STRING,
     "intelRdt": _object({"closID": STRING, "schemata": STRINGS, "l3CacheSchema": STRING,
-                         "memBwSchema": _string(r"^MB:[^\n]*$", "MB:..."), "enableMonitoring": _boolean}),
+                         "memBwSchema": _string(_is_mem_bw_schema, "MB:..."), "enableMonitoring": _boolean}),
     "memoryPolicy": _object({"mode": _enum(MEMORY_POLICY_MODES, "memory policy mode"), "nodes": STRING,
                              "flags": _array(_enum(MEMORY_POLICY_FLAGS, "memory policy flag"))}),
     "personality": _object({"domain": _enum(("LINUX", "LINUX32"), "personality domain"),
@@ -318,14 +343,30 @@ class _Namespaces:
         return ns_type in self.entries and self.entries[ns_type] is None
 
 
+_SEMVER_EXTRA = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-")
+
+
+def _semver_major(version: str) -> int | None:
+    """'1.0.2-dev' -> 1; None unless MAJOR.MINOR.PATCH[-pre][+build]."""
+    core, _, build = version.partition("+")
+    core, dash, pre = core.partition("-")
+    parts = core.split(".")
+    if len(parts) != 3 or not all(p and p.isascii() and p.isdigit() for p in parts):
+        return None
+    for extra, present in ((pre, dash), (build, "+" in version)):
+        if present and (not extra or not set(extra) <= _SEMVER_EXTRA):
+            return None
+    return int(parts[0])
+
+
 def _check_version(config, problems, **_):
     version = config.get("ociVersion")
     if not isinstance(version, str):
         return
-    match = re.match(r"^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$", version)
-    if not match:
+    major = _semver_major(version)
+    if major is None:
         problems.append(("$.ociVersion", f'"{version}" is not a semantic version such as 1.0.2'))
-    elif int(match.group(1)) > 1:
+    elif major > 1:
         # 0.x documents (the spec's own examples, pre-1.0 tools) are read as 1.x, as runc does.
         problems.append(("$.ociVersion", f'unsupported version "{version}": nsbox implements 1.x'))
 
