@@ -94,8 +94,12 @@ def _ioctl_inode(call, fd: int, path: str | None) -> int:
         os.close(other)
 
 
-def read_process(pid: int | str, types=SCAN_ORDER, netnsids: "NetnsidCache | None" = None) -> ProcessNamespaces | None:
-    """The namespaces of one process; None if it vanished or may not be inspected at all."""
+def read_process(pid: int | str, types=SCAN_ORDER, netnsids: "NetnsidCache | None" = None,
+                 related: dict[int, tuple[int, int]] | None = None) -> ProcessNamespaces | None:
+    """The namespaces of one process; None if it vanished or may not be inspected at all.
+
+    ``related`` caches (parent, owner) per namespace inode across calls: they never change, so the
+    ioctls are made once per namespace instead of once per process."""
     try:
         dirfd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
@@ -108,7 +112,7 @@ def read_process(pid: int | str, types=SCAN_ORDER, netnsids: "NetnsidCache | Non
         for ns_type in SCAN_ORDER:
             if ns_type not in types:
                 continue
-            entry = _read_ns_entry(dirfd, ns_type, f"/proc/{pid}/ns/{ns_type.ns_name}")
+            entry = _read_ns_entry(dirfd, ns_type, f"/proc/{pid}/ns/{ns_type.ns_name}", related)
             if entry is None:
                 continue
             proc.ns[ns_type] = entry
@@ -121,12 +125,15 @@ def read_process(pid: int | str, types=SCAN_ORDER, netnsids: "NetnsidCache | Non
         os.close(dirfd)
 
 
-def _read_ns_entry(dirfd: int, ns_type: NamespaceType, path: str) -> tuple[int, int, int] | None:
+def _read_ns_entry(dirfd: int, ns_type: NamespaceType, path: str,
+                   related: dict[int, tuple[int, int]] | None = None) -> tuple[int, int, int] | None:
     rel = f"ns/{ns_type.ns_name}"
     try:
         inode = os.stat(rel, dir_fd=dirfd).st_ino
     except OSError:  # EACCES (not ours), ENOENT (kernel without it), ESRCH (gone)
         return None
+    if related is not None and inode in related:
+        return (inode, *related[inode])
     try:
         fd = os.open(rel, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dirfd)
     except OSError:
@@ -137,6 +144,8 @@ def _read_ns_entry(dirfd: int, ns_type: NamespaceType, path: str) -> tuple[int, 
         parent = owner = 0
     finally:
         os.close(fd)
+    if related is not None:
+        related[inode] = (parent, owner)
     return (inode, parent, owner)
 
 
@@ -180,9 +189,10 @@ class NetnsidCache:
 def read_processes(types=SCAN_ORDER, netnsids: NetnsidCache | None = None) -> list[ProcessNamespaces]:
     """Every process we may inspect, in /proc directory order."""
     procs = []
+    related: dict[int, tuple[int, int]] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
-            proc = read_process(name, types, netnsids)
+            proc = read_process(name, types, netnsids, related)
             if proc is not None:
                 procs.append(proc)
     return procs
