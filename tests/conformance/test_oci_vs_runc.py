@@ -35,6 +35,27 @@ def test_default_spec_matches_runc_spec(tmp_path, rootless):
     validate_config(load_config(str(tmp_path)), bundle=str(tmp_path), rootless=rootless)
 
 
+def test_rootless_default_spec_matches_runc_for_another_user(tmp_path):
+    """As an unprivileged user, both map that user's own uid/gid (runc uses its euid/egid)."""
+    import sys
+
+    from tests.conftest import require
+    runuser = require_tool("runuser")
+    os.chmod(tmp_path, 0o777)
+    as_nobody = [runuser, "-u", "nobody", "--"]
+    res = subprocess.run(as_nobody + [require_tool("runc"), "spec", "--rootless"], cwd=str(tmp_path),
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    code = "import json, nsbox.oci as o; print(json.dumps(o.default_spec(rootless=True), indent='\\t'), end='')"
+    ours = subprocess.run(as_nobody + [sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True,
+                          text=True, timeout=30)
+    require(ours.returncode == 0, f"user nobody can import nsbox from {sys.executable}: {ours.stderr.strip()}")
+    with open(tmp_path / "config.json") as f:
+        assert ours.stdout == f.read()
+    import pwd
+    assert f'"hostID": {pwd.getpwnam("nobody").pw_uid}' in ours.stdout
+
+
 def test_features_agree_with_runc():
     theirs = json.loads(runc("features").stdout)
     ours = features_document()
