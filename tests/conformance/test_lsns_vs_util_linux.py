@@ -182,3 +182,15 @@ def test_nsfs_and_netnsid_of_a_bind_mounted_namespace_with_a_process(cleanup, tm
         assert (ours.returncode, ours.stdout) == (ref.returncode, ref.stdout), fmt
     row = by_ns(lsns("nsbox", ["-J", "-t", "net", "-p", str(pid)]).stdout)
     assert row[ns_inode(pid, "net")][0]["nsfs"] == f"{holder}\n{second}"
+
+
+def test_unprintable_and_undecodable_command_lines(cleanup):
+    """argv with a tab, a non-UTF-8 byte, a backslash and box-drawing text: encoded as util-linux does."""
+    require_tool("unshare")
+    code = 'import os; os.execv("/bin/sleep", [b"sl\\xffe\\tep \\xe2\\x94\\x94x\\\\y", "600"])'
+    pid = start(cleanup, ["unshare", "-u", "python3", "-c", code])
+    for fmt in ([], ["-J"], ["-r"], ["-u", "-l"]):
+        ref = lsns("util-linux", [*fmt, "-p", str(pid), "-t", "uts"], text=False)
+        ours = lsns("nsbox", [*fmt, "-p", str(pid), "-t", "uts"], text=False)
+        assert ref.returncode == 0 and b"sl" in ref.stdout
+        assert (ours.returncode, ours.stdout) == (ref.returncode, ref.stdout), fmt

@@ -424,8 +424,11 @@ def body(argv: list[str]) -> int:
         return o
     namespaces, procs_by_pid = collect(o)
     is_term = sys.stdout.isatty()
-    sys.stdout.write(render(o, namespaces, procs_by_pid, is_term, terminal_width() if is_term else 80))
+    text = render(o, namespaces, procs_by_pid, is_term, terminal_width() if is_term else 80)
     sys.stdout.flush()
+    # command lines are bytes: undecodable ones come back out as the bytes they were
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+    sys.stdout.buffer.flush()
     return 0
 
 
