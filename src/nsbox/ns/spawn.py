@@ -17,9 +17,7 @@ the stage-1 process stays as its parent (like ``unshare --fork``) and relays its
 from __future__ import annotations
 
 import os
-import select
 import signal
-import socket
 import sys
 
 from ..errors import NsboxError, UsageError
@@ -121,7 +119,6 @@ def build_options(namespaces=(), *, argv=None, idmap=None, map_root: bool = Fals
                   setgroups: str | None = None, env=None, fork: bool | None = None,
                   kill_signal=None) -> UnshareOptions:
     """Resolve everything into a checked plan. Raises UsageError/IdMapError with one clear line."""
-    from . import idmap as im
     if isinstance(namespaces, (str, NamespaceType)):
         namespaces = (namespaces,)
     names = {_ns_name(n) for n in namespaces}
@@ -137,9 +134,11 @@ def build_options(namespaces=(), *, argv=None, idmap=None, map_root: bool = Fals
         uid_rows = tuple((m.inside, m.outside, m.count) for m in idmap.uids)
         gid_rows = tuple((m.inside, m.outside, m.count) for m in idmap.gids)
         setgroups = setgroups or idmap.setgroups
-    else:
+    elif (map_user, map_group, map_users, map_groups) != (None, None, None, None):
         uid_rows, gid_rows, setgroups = build_idmap(map_user, map_group, map_users, map_groups, setgroups,
                                                      euid, egid)
+    else:
+        uid_rows, gid_rows = (), ()
     if uid_rows or gid_rows or setgroups:
         names.add("user")
     if mount_proc:
@@ -172,8 +171,7 @@ def build_options(namespaces=(), *, argv=None, idmap=None, map_root: bool = Fals
         self_map=_self_mappable(uid_rows, gid_rows, setgroups, euid, egid), hostname=hostname,
         mount_proc=proc_dir, propagation=propagation,
         root=os.fspath(root) if root is not None else None, cwd=os.fspath(cwd) if cwd is not None else None,
-        uid=im.resolve_user(uid) if uid is not None else None,
-        gid=im.resolve_group(gid) if gid is not None else None,
+        uid=_resolve(uid, "resolve_user"), gid=_resolve(gid, "resolve_group"),
         persist=persist_map, time_offsets=dict(time_offsets or {}), keep_caps=keep_caps, fork=bool(fork),
         kill_signal=kill_signal, program=program, argv=args,
         env={str(k): str(v) for k, v in env.items()} if env is not None else None)
@@ -181,6 +179,16 @@ def build_options(namespaces=(), *, argv=None, idmap=None, map_root: bool = Fals
     if problems:
         raise UsageError("; ".join(problems))
     return opts
+
+
+def _resolve(value, how: str):
+    """A numeric id as is; a name through the passwd/group database (imported only then)."""
+    if value is None or isinstance(value, int):
+        return value
+    if str(value).isdigit():
+        return int(value)
+    from . import idmap
+    return getattr(idmap, how)(value)
 
 
 # -- the running program ------------------------------------------------------------------------
@@ -381,6 +389,8 @@ def spawn_options(opts: UnshareOptions, stdin=None, stdout=None, stderr=None, ti
 
 def _wait_exec(chan, timeout: float) -> None:
     """EOF on the channel: the program exec'd (the last CLOEXEC copy closed). A message: an error."""
+    import select
+    import socket
     from ..errors import ProtocolError
     ready, _, _ = select.select([chan.sock], [], [], timeout)
     if not ready:

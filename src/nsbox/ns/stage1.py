@@ -85,7 +85,7 @@ def unshare_self(opts: UnshareOptions, outside=None) -> None:
     if outside is not None:
         outside.send("unshared", pid=os.getpid())
         outside.expect("ready")
-    set_time_offsets(opts.time_offsets)
+    set_time_offsets(opts.time_offsets or {})
 
 
 def report_fork(opts: UnshareOptions, outside, pid: int) -> None:

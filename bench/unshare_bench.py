@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""nsbox unshare vs util-linux unshare, same flags, side by side.
+
+    bench/unshare_bench.py [--runs N] [--flags "-fpmiun"] [--nsbox PATH]
+
+Wall time: medians over N runs (hyperfine when installed, else an own fork/exec loop), and the ratio.
+Peak RSS: "Maximum resident set size" from GNU /usr/bin/time -v (a small C parent, so the figure is
+the unshare process's own; a fork of this Python would count its ~10 MB before exec), median.
+Needs root (or pass flags an unprivileged user may use, e.g. "-Ufpmiun").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def default_nsbox() -> list[str]:
+    exe = os.path.join(os.path.dirname(sys.executable), "nsbox")
+    if os.path.exists(exe):
+        return [exe]
+    venv = os.path.join(HERE, "..", ".venv", "bin", "nsbox")
+    return [os.path.abspath(venv)] if os.path.exists(venv) else [sys.executable, "-m", "nsbox.cli.main"]
+
+
+def run_once(argv: list[str]) -> tuple[float, int]:
+    """(seconds, peak RSS in KiB) of one run."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.execvp(argv[0], argv)
+    _, status, usage = os.wait4(pid, 0)
+    elapsed = time.perf_counter() - start
+    os.close(devnull)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed with status {status}")
+    return elapsed, usage.ru_maxrss
+
+
+def peak_rss(argv: list[str]) -> int | None:
+    """KiB, from /usr/bin/time -v; None when GNU time is not installed."""
+    if not os.path.exists("/usr/bin/time"):
+        return None
+    res = subprocess.run(["/usr/bin/time", "-v", *argv], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True, timeout=60)
+    for line in res.stderr.splitlines():
+        if "Maximum resident set size" in line:
+            return int(line.rsplit(":", 1)[1])
+    return None
+
+
+def hyperfine(commands: dict[str, list[str]], runs: int) -> dict[str, float] | None:
+    exe = shutil.which("hyperfine")
+    if exe is None:
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        argv = [exe, "-N", "--warmup", "3", "--runs", str(runs), "--export-json", out.name]
+        for name, cmd in commands.items():
+            argv += ["-n", name, " ".join(cmd)]
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+        data = json.load(open(out.name))
+    return {r["command"]: r["median"] for r in data["results"]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--flags", default="-fpmiun")
+    ap.add_argument("--nsbox", default=None, help="path of the nsbox executable")
+    args = ap.parse_args()
+    flags = args.flags.split()
+    nsbox = [args.nsbox] if args.nsbox else default_nsbox()
+    commands = {"util-linux unshare": ["unshare", *flags, "true"],
+                "nsbox unshare": [*nsbox, "unshare", *flags, "true"]}
+    for cmd in commands.values():
+        run_once(cmd)  # warm caches, fail early
+    samples = {name: [run_once(cmd) for _ in range(args.runs)] for name, cmd in commands.items()}
+    wall = {name: statistics.median(t for t, _ in s) for name, s in samples.items()}
+    rss = {}
+    for name, cmd in commands.items():
+        values = [peak_rss(cmd) for _ in range(min(args.runs, 10))]
+        rss[name] = statistics.median(values) if None not in values else float("nan")
+    hf = hyperfine(commands, args.runs)
+    source = "hyperfine -N" if hf else "own fork/exec loop"
+    if hf:
+        wall = hf
+    base = wall["util-linux unshare"]
+    print(f"flags: {' '.join(flags)} true   runs: {args.runs}   wall time: {source} medians   "
+          f"rss: /usr/bin/time -v medians")
+    print(f"{'command':<22} {'median ms':>10} {'ratio':>7} {'peak RSS KiB':>13}")
+    for name in commands:
+        print(f"{name:<22} {wall[name] * 1000:>10.2f} {wall[name] / base:>6.1f}x {rss[name]:>13.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
