@@ -8,6 +8,7 @@
     ├── InvalidState                container is <current>, operation needs <wanted>
     ├── InitFailed                  a step inside the new namespaces failed (step, syscall, path, errno)
     ├── ProtocolError               the parent<->child channel broke (dead peer, timeout, bad message)
+    │   └── PeerClosed              the peer closed its end (exited, crashed, or exec'd: CLOEXEC)
     ├── IdMapError                  uid/gid mapping could not be set up
     ├── NamespaceError              a namespace could not be made, joined or inspected
     ├── CgroupError
@@ -28,7 +29,7 @@ import os
 
 __all__ = [
     "NsboxError", "UsageError", "SpecError", "ContainerNotFound", "ContainerExists",
-    "InvalidState", "InitFailed", "ProtocolError", "IdMapError", "NamespaceError",
+    "InvalidState", "InitFailed", "ProtocolError", "PeerClosed", "IdMapError", "NamespaceError",
     "CgroupError", "SecurityError", "ImageError", "NetworkError", "Unsupported",
     "syscall_error", "describe_oserror",
 ]
@@ -120,6 +121,10 @@ class InitFailed(NsboxError):
 
 class ProtocolError(NsboxError):
     """The parent<->child channel broke: a peer died, timed out or sent garbage."""
+
+
+class PeerClosed(ProtocolError):
+    """The peer closed its end of the channel: it exited, crashed, or exec'd (the fd is CLOEXEC)."""
 
 
 class IdMapError(NsboxError):

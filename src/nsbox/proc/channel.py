@@ -20,7 +20,7 @@ import os
 import select
 import socket
 
-from ..errors import NsboxError, ProtocolError, error_from_fields
+from ..errors import NsboxError, PeerClosed, ProtocolError, error_from_fields
 
 MAX_MESSAGE = 64 * 1024
 MAX_FDS = 64
@@ -104,7 +104,7 @@ class Channel:
         if not data:
             for fd in received:
                 os.close(fd)
-            raise ProtocolError("peer closed the channel (it exited or crashed)")
+            raise PeerClosed("peer closed the channel (it exited or crashed)")
         if flags & socket.MSG_TRUNC:
             raise ProtocolError("message truncated")
         try:
