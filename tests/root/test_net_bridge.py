@@ -206,6 +206,10 @@ def test_bad_input_leaves_nothing(net_root, cleanup):
         attach("ghost", netns=c1.pid, container_id="x2", root=net_root)
     with pytest.raises(NetworkError, match="host's network namespace"):
         attach("n5", netns=os.getpid(), container_id="x3", root=net_root)
+    with pytest.raises(NetworkError, match="/etc/hostname is not a network namespace"):
+        attach("n5", netns="/etc/hostname", container_id="x4", root=net_root)
+    with pytest.raises(NetworkError, match=f"/proc/{c1.pid}/ns/uts is not a network namespace"):
+        attach("n5", netns=f"/proc/{c1.pid}/ns/uts", container_id="x4", root=net_root)
     with pytest.raises(NetworkError, match="/nonexistent"):
         attach("n5", netns="/nonexistent/netns", container_id="x4", root=net_root)
     with pytest.raises(UsageError, match="invalid port mapping"):

@@ -29,9 +29,25 @@ def netns_inode(netns: str | int) -> int:
 
 
 def check_foreign_netns(netns: str | int) -> None:
-    """Refuse the host's own network namespace (attaching it would reconfigure the host)."""
+    """Refuse what is not a network namespace, and the host's own one (attaching it would
+    reconfigure the host)."""
+    from ..linux import consts
+    from ..linux.nsfs import get_nstype
+    path = netns_path(netns)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise NetworkError(f"network namespace {path}: {err.strerror}") from None
+    try:
+        kind = get_nstype(fd, path)
+    except OSError:
+        kind = None
+    finally:
+        os.close(fd)
+    if kind != consts.CLONE_NEWNET:
+        raise NetworkError(f"{path} is not a network namespace")
     if netns_inode(netns) == os.stat("/proc/self/ns/net").st_ino:
-        raise NetworkError(f"{netns_path(netns)} is the host's network namespace, not a container's")
+        raise NetworkError(f"{path} is the host's network namespace, not a container's")
 
 
 def _iproute(netns: str | int | None = None):
