@@ -227,3 +227,15 @@ def test_cli_bad_input_is_one_line(tmp_path, args, message):
     assert res.returncode == 1
     assert res.stderr.startswith(message) and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
     assert nsbox_network("ls", "-q", root=root).stdout == ""
+
+
+def test_pyroute2_is_imported_lazily_and_layers_hold():
+    """Importing the net package, its CLI and running `network ls` loads no pyroute2; net/ imports
+    nothing above L2 (no runtime, engine, _init)."""
+    code = ("import sys, nsbox.net.attach, nsbox.net.store, nsbox.net.rootless, nsbox.net.netns, nsbox.cli.network;"
+            "bad = sorted(m for m in sys.modules if m.startswith(('pyroute2', 'nsbox.runtime', 'nsbox.engine',"
+            " 'nsbox._init')));"
+            "print(bad)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
