@@ -232,8 +232,9 @@ RULES = [
     ({"linux.resources.unified": {"memory.max": 5}}, False,
      ('$.linux.resources.unified["memory.max"]', "must be a string, got integer")),
     ({"linux.cgroupsPath": "/a/../../b"}, False, ("$.linux.cgroupsPath", '"/a/../../b" must not contain ".."')),
-    ({"linux.rootfsPropagation": "rprivate"}, False,
-     ("$.linux.rootfsPropagation", 'unknown rootfs propagation "rprivate"')),
+    ({"linux.rootfsPropagation": "privat"}, False,
+     ("$.linux.rootfsPropagation", 'unknown rootfs propagation "privat"')),
+    ({"linux.rootfsPropagation": "rslave"}, False, None),  # runc accepts the recursive forms too
     ({"linux.seccomp": {"syscalls": []}}, False, ("$.linux.seccomp.defaultAction", "is required")),
     ({"linux.seccomp": {"defaultAction": "SCMP_ACT_NOPE"}}, False,
      ("$.linux.seccomp.defaultAction", 'unknown seccomp action "SCMP_ACT_NOPE"')),

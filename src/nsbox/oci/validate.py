@@ -264,7 +264,10 @@ LINUX = _object({
                                  ("type",))),
     "resources": RESOURCES,
     "cgroupsPath": STRING,
-    "rootfsPropagation": _enum(("private", "shared", "slave", "unbindable"), "rootfs propagation"),
+    # The schema lists private/shared/slave/unbindable; runc (and so docker/podman configs) also
+    # use the recursive forms.
+    "rootfsPropagation": _enum(("private", "shared", "slave", "unbindable", "rprivate", "rshared", "rslave",
+                                "runbindable"), "rootfs propagation"),
     "seccomp": _object({
         "defaultAction": _enum(SECCOMP_ACTIONS, "seccomp action"),
         "defaultErrnoRet": UINT32,
