@@ -125,7 +125,8 @@ def test_multiline_nsfs_cell_continues_on_next_lines():
 
 def test_locale_detection_order():
     assert smartcols.locale_is_utf8({"LANG": "C.UTF-8"})
-    assert smartcols.locale_is_utf8({"LC_ALL": "en_US.utf8", "LANG": "C"})
+    assert smartcols.locale_is_utf8({"LC_ALL": "C.utf8", "LANG": "C"})
+    assert not smartcols.locale_is_utf8({"LANG": "xx_YY.UTF-8"})   # not installed: the C locale
     assert not smartcols.locale_is_utf8({"LC_ALL": "C", "LANG": "C.UTF-8"})
     assert not smartcols.locale_is_utf8({})
 

@@ -16,13 +16,44 @@ UTF8_SYMBOLS = {"branch": "\u251c\u2500", "vertical": "\u2502 ", "right": "\u251
 ASCII_SYMBOLS = {"branch": "|-", "vertical": "| ", "right": "`-"}
 
 
-def locale_is_utf8(environ=os.environ) -> bool:
+def initial_environ() -> dict[str, str]:
+    """The environment this process was started with. Python itself may have changed os.environ
+    (PEP 538 sets LC_CTYPE=C.UTF-8 when the locale is C), which a C tool would not have seen."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return dict(os.environ)
+    env = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            env[os.fsdecode(key)] = os.fsdecode(value)
+    return env
+
+
+def locale_is_utf8(environ=None) -> bool:
     """Whether the C library would see a UTF-8 codeset (LC_ALL, then LC_CTYPE, then LANG)."""
+    if environ is None:
+        environ = initial_environ()
     for var in ("LC_ALL", "LC_CTYPE", "LANG"):
         value = environ.get(var)
         if value:
-            return value.lower().replace("-", "").endswith(".utf8") or value.lower() in ("c.utf8",)
+            return value.lower().replace("-", "").endswith(".utf8") and locale_exists(value)
     return False
+
+
+def locale_exists(name: str) -> bool:
+    """Whether setlocale(LC_CTYPE, name) would succeed (a locale that is not installed means "C")."""
+    import locale
+    current = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, name)
+    except locale.Error:
+        return False
+    finally:
+        locale.setlocale(locale.LC_CTYPE, current)
+    return True
 
 
 @dataclass
