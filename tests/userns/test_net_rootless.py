@@ -130,7 +130,7 @@ def test_bridge_networks_need_root(net_root, cleanup):
 
 @pytest.mark.parametrize("tool", TOOLS)
 def test_published_port_latency(tool, net_root, cleanup):
-    """Figures for the report (-s): connect+echo latency through the user-mode forwarder."""
+    """Figures for the report (-s): connect+echo latency and bulk throughput through the forwarder."""
     import json
     import subprocess
     from tests.fixtures.net_helpers import ECHO, PYTHON
@@ -142,8 +142,17 @@ def test_published_port_latency(tool, net_root, cleanup):
                          timeout=120)
     assert res.returncode == 0, res.stderr
     fig = json.loads(res.stdout)
-    print(f"\n{tool}: published port connect+echo median {fig['median_us']} us, p90 {fig['p90_us']} us")
-    assert fig["n"] == 300 and fig["p90_us"] < 100_000
+    sink = start_in_netns(cleanup, ["sink", str(SERVE_PORT)], unshare=("-Urn",))
+    sink_port = free_port()
+    attach(tool, netns=sink.pid, container_id=f"tput-{tool}", root=net_root,
+           ports=[f"127.0.0.1:{sink_port}:{SERVE_PORT}"])
+    res = subprocess.run([PYTHON, ECHO, "blast", "127.0.0.1", str(sink_port), "256"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    mbs = json.loads(res.stdout)["mb_per_s"]
+    print(f"\n{tool}: published port connect+echo median {fig['median_us']} us, p90 {fig['p90_us']} us; "
+          f"bulk TCP into the namespace {mbs} MB/s")
+    assert fig["n"] == 300 and fig["p90_us"] < 100_000 and mbs > 1
 
 
 def test_default_network_rootless_is_pasta_then_slirp4netns(monkeypatch, tmp_path):
