@@ -289,3 +289,36 @@ def test_v1_device_lines():
     with_defaults = devices.v1_writes(devices.container_rules([]))
     assert ("devices.allow", "c 136:* rwm") in with_defaults and ("devices.allow", "c *:* m") in with_defaults
     assert len(devices.DEFAULT_RULES) == 11
+
+
+def test_effective_device_state_follows_the_kernel():
+    allow_all, ex = devices.effective([{"allow": False, "access": "rwm"},
+                                       {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "r"},
+                                       {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "w"},
+                                       {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                                       {"allow": False, "type": "c", "major": 1, "minor": 3, "access": "rw"}])
+    assert not allow_all
+    assert ex == [{"type": "c", "major": 1, "minor": 7, "access": "rw", "allow": True},
+                  {"type": "c", "major": 1, "minor": 3, "access": "m", "allow": True}]
+    allow_all, ex = devices.effective([{"allow": True}, {"allow": False, "type": "b", "access": "w"}])
+    assert allow_all and ex == [{"type": "b", "major": None, "minor": None, "access": "w", "allow": False}]
+    # an "a" rule that is not everything becomes c + b (the kernel reads any "a" line as everything)
+    assert devices.v1_writes([{"allow": True, "type": "a", "access": "m"}])[1:] == [
+        ("devices.allow", "c *:* m"), ("devices.allow", "b *:* m")]
+
+
+def test_device_filter_program_shape():
+    import struct
+    from nsbox.cgroups.devfilter import EXIT, compile_rules
+    code = compile_rules([{"allow": False, "access": "rwm"},
+                          {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"}])
+    insns = [struct.unpack("<BBhi", code[i:i + 8]) for i in range(0, len(code), 8)]
+    # prelude (6) + one exception: type, major, minor, mov/and + access jump, verdict, exit (8) + default (2)
+    assert len(insns) == 16
+    assert insns[-1][0] == EXIT and insns[-2] == (0xB7, 0, 0, 0)          # default: deny
+    assert insns[-4] == (0xB7, 0, 0, 1)                                   # the exception allows
+    for i, (op, _, off, _) in enumerate(insns):
+        if op in (0x56, 0x5E, 0x16):
+            assert i + 1 + off == len(insns) - 2                          # "next" = the default verdict
+    everything = compile_rules([{"allow": True, "access": "rwm"}])
+    assert len(everything) // 8 == 8 and struct.unpack("<BBhi", everything[-16:-8]) == (0xB7, 0, 0, 1)

@@ -87,16 +87,56 @@ def v1_line(rule: dict) -> str:
     return f'{r["type"]} {major}:{minor} {"".join(sorted(set(r["access"]), key="rwm".index))}'
 
 
+def expand(rule: dict) -> list[dict]:
+    """A type "a" rule that is not the blanket "a *:* rwm" becomes a "c" and a "b" rule: the kernel
+    reads any "a ..." line as everything."""
+    r = normalise(rule)
+    if r["type"] != "a" or (r["major"] is None and r["minor"] is None and set(r["access"]) == set("rwm")):
+        return [r]
+    return [{**r, "type": "c"}, {**r, "type": "b"}]
+
+
+def is_blanket(rule: dict) -> bool:
+    return rule["type"] == "a"
+
+
 def v1_writes(rules: list[dict]) -> list[tuple[str, str]]:
-    """[(file, line), ...] for the v1 devices controller: deny all first, then the rules in order."""
+    """[(file, line), ...] for the v1 devices controller: deny all first, then the rules in order
+    (the kernel applies them with the semantics ``effective`` emulates)."""
     out = [("devices.deny", "a")]
-    for r in rules:
-        r = normalise(r)
-        is_all = r["type"] == "a" or (r["major"] is None and r["minor"] is None and set(r["access"]) == set("rwm")
-                                      and r["type"] == "a")
-        file = "devices.allow" if r["allow"] else "devices.deny"
-        if is_all:
-            out.append((file, "a"))
-        else:
-            out.append((file, v1_line(r)))
+    for rule in rules:
+        for r in expand(rule):
+            out.append(("devices.allow" if r["allow"] else "devices.deny", v1_line(r)))
     return out
+
+
+def _mask(access: str) -> set[str]:
+    return set(access)
+
+
+def effective(rules: list[dict]) -> tuple[bool, list[dict]]:
+    """Emulate the v1 devices controller: (default_allow, exceptions) after applying ``rules`` to a
+    cgroup that starts as deny-all. Exceptions are keyed by exact (type, major, minor) and their
+    access letters merge (allow r + allow w = rw), as in the kernel's dev_exception_add/rm.
+    Access check: default deny -> allowed iff one exception matches and covers the request;
+    default allow -> denied iff one exception matches and overlaps the request."""
+    default_allow = False
+    exc: dict[tuple, set[str]] = {}
+    for rule in rules:
+        for r in expand(rule):
+            if is_blanket(r):
+                default_allow = r["allow"]
+                exc = {}
+                continue
+            key = (r["type"], r["major"], r["minor"])
+            adding = r["allow"] != default_allow      # an allow in deny mode (or a deny in allow mode)
+            if adding:
+                exc[key] = exc.get(key, set()) | _mask(r["access"])
+            elif key in exc:
+                exc[key] -= _mask(r["access"])
+                if not exc[key]:
+                    del exc[key]
+    order = "rwm"
+    return default_allow, [{"type": t, "major": ma, "minor": mi,
+                            "access": "".join(sorted(a, key=order.index)), "allow": not default_allow}
+                           for (t, ma, mi), a in exc.items()]
