@@ -143,3 +143,23 @@ def test_empty_lists_match_runc(tmp_path):
     root = str(tmp_path / "empty")
     assert list_json([]) == runc("list", "-f", "json", root=root).stdout
     assert list_table([]) == runc("list", root=root).stdout
+
+
+# Harmless to a created container's init (ignored by default) or refused before any kill.
+SIGNAL_TEXTS = ["WINCH", "SIGWINCH", "winch", "sigWinch", "28", "URG", "CHLD", "0", "SIGCLD", "IOT", "POLL",
+                "FOO", "SIG", "RTMAX+1"]
+
+
+def test_parse_signal_accepts_what_runc_kill_accepts(runc_container):
+    from nsbox.oci import parse_signal
+    cid, root, _ = runc_container
+    for text in SIGNAL_TEXTS:
+        res = runc("kill", cid, text, root=root, check=False)
+        runc_ok = res.returncode == 0
+        try:
+            parse_signal(text)
+            ours_ok = True
+        except ValueError:
+            ours_ok = False
+        assert ours_ok == runc_ok, (text, res.stderr)
+    assert json.loads(runc("state", cid, root=root).stdout)["status"] == "created"

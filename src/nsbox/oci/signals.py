@@ -1,8 +1,9 @@
 """Signal names <-> numbers, as `runc kill` accepts them.
 
-runc takes a number ("9"), a name with or without the SIG prefix in any case ("KILL", "sigkill"),
-and (like moby's signal table that podman/docker pass through) real-time signals relative to
-SIGRTMIN/SIGRTMAX: "RTMIN", "RTMIN+3", "SIGRTMAX-2".  SIGRTMIN is glibc's 34, as Go and moby use.
+runc takes a number ("9"), a name with or without the SIG prefix in any case ("KILL", "sigkill")
+from Go's signal table (no aliases such as IOT or CLD).  nsbox also takes real-time signals
+relative to SIGRTMIN/SIGRTMAX as kill(1), docker and crun do: "RTMIN", "RTMIN+3", "SIGRTMAX-2"
+(runc 1.1 refuses those).  SIGRTMIN is glibc's 34, as Go and moby use.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ SIGNALS: dict[str, int] = {
     "SIGTSTP": 20, "SIGTTIN": 21, "SIGTTOU": 22, "SIGURG": 23, "SIGXCPU": 24, "SIGXFSZ": 25,
     "SIGVTALRM": 26, "SIGPROF": 27, "SIGWINCH": 28, "SIGIO": 29, "SIGPWR": 30, "SIGSYS": 31,
 }
-# Aliases found in moby's table and kill(1); they map to the numbers above.
-_ALIASES = {"SIGIOT": 6, "SIGCLD": 17, "SIGPOLL": 29}
 
 SIGRTMIN = 34  # glibc reserves 32 and 33 for NPTL
 SIGRTMAX = 64
@@ -55,7 +54,7 @@ def parse_signal(text: str) -> int:
     name = raw.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
-    number = SIGNALS.get(name) or _ALIASES.get(name) or _realtime(name)
+    number = SIGNALS.get(name) or _realtime(name)
     if number is None:
         raise ValueError(f"unknown signal {text!r}")
     return number
