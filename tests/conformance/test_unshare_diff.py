@@ -107,7 +107,7 @@ def private_dir(tmp_path, cleanup):
 @pytest.mark.parametrize("tool_name", list(TOOLS))
 def test_persistent_namespaces_outlive_the_program(tool_name, private_dir, cleanup):
     require_tool("nsenter")
-    files = {t: str(private_dir / f"{tool_name}-{t}") for t in ("net", "uts", "mount", "ipc", "pid")}
+    files = {t: str(private_dir / f"{tool_name}-{t}") for t in ("net", "uts", "mount", "ipc", "pid", "time")}
     for path in files.values():
         open(path, "w").close()  # util-linux binds onto an existing file only
         cleanup.umount(path)

@@ -91,3 +91,17 @@ def test_idmap_object_and_problems():
 def test_user_input_never_reaches_the_child_as_names():
     opts = build_options(("user",), argv=["x"], uid="root", gid="root")
     assert opts.uid == 0 and opts.gid == 0
+
+
+def test_cli_start_up_imports_stay_lean():
+    # nsbox unshare runs for every namespace someone makes: parsing and planning -fpmiun must not
+    # pull in subprocess, socket, dataclasses or the passwd database.
+    import subprocess
+    import sys
+    code = ("import sys; from nsbox.cli.unshare import options_from, parse; "
+            "options_from(*parse(['-fpmiun', '--mount-proc', 'true'])); import nsbox.ns.stage1; "
+            "print(sorted(m for m in ('subprocess', 'socket', 'dataclasses', 'pwd', 'shutil', 'argparse') "
+            "if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"

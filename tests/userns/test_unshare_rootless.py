@@ -38,7 +38,9 @@ def test_single_id_maps_like_util_linux(flags):
 
 
 @pytest.mark.parametrize("flags", [["--map-auto", "-r"], ["-U", "--map-users=auto", "--map-user=5"],
-                                   ["--map-auto"], ["-U", "--map-users=auto", "--map-groups=auto", "-c"]])
+                                   ["--map-auto"], ["-U", "--map-users=auto", "--map-groups=auto", "-c"],
+                                   ["-U", "--map-users=300000,0,100", "--map-groups=300000,0,100"],
+                                   ["-U", "--map-users=300000,1,100", "--map-user=0"]])
 def test_subid_ranges_like_util_linux(flags):
     require_subids()
     ours, theirs = both(flags, ["uid_map", "gid_map", "setgroups", "uid"])
