@@ -34,6 +34,8 @@ def test_features_content():
     assert set(linux["namespaces"]) >= {"mount", "pid", "network", "uts", "ipc", "user", "cgroup"}
     assert linux["capabilities"] == list(kernel_capabilities())
     assert linux["apparmor"] == {"enabled": False} and linux["selinux"] == {"enabled": False}
+    from nsbox.oci.validate import SECCOMP_FLAGS
+    assert linux["seccomp"]["knownFlags"] == list(SECCOMP_FLAGS)
     assert linux["cgroup"]["v1"] and linux["cgroup"]["v2"] and not linux["cgroup"]["systemd"]
     # every advertised mount option is one the parser understands
     assert set(doc["mountOptions"]) <= set(known_options(include_idmap=True))

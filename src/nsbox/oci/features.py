@@ -21,6 +21,10 @@ SECCOMP_ACTIONS = ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_AC
                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP")
 SECCOMP_OPERATORS = ("SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
                      "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE")
+# The filter flags nsbox's seccomp compiler passes to seccomp(2). supportedFlags (what this kernel
+# takes) needs a seccomp(2) probe, which has no place in this pure-data module: omitted, as runc 1.1 does.
+SECCOMP_KNOWN_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                       "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
 # libseccomp 2.5.4's architectures (seccomp_arch_resolve_name knows these; LoongArch, M68K and
 # SuperH came in 2.6).
 SECCOMP_ARCHS = ("SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64",
@@ -48,6 +52,7 @@ def features_document() -> dict:
             "actions": list(SECCOMP_ACTIONS),
             "operators": list(SECCOMP_OPERATORS),
             "archs": list(SECCOMP_ARCHS),
+            "knownFlags": list(SECCOMP_KNOWN_FLAGS),
         },
         "apparmor": {"enabled": False},
         "selinux": {"enabled": False},
