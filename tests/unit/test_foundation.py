@@ -140,3 +140,9 @@ def test_subid_ranges(tmp_path):
     assert subid_ranges(str(f), "alice", 1000) == [(100000, 65536), (300000, 10)]
     assert subid_ranges(str(f), "carol", 1001) == [(200000, 1000)]
     assert subid_ranges(str(tmp_path / "none"), "alice", 1) == []
+
+
+def test_parse_mountinfo_keeps_non_ascii_and_decodes_only_octal():
+    line = "36 35 98:0 / /tmp/\u00e9\\040x rw - tmpfs a\\134b rw"
+    (m,) = procfs.parse_mountinfo(line)
+    assert m["mountpoint"] == "/tmp/\u00e9 x" and m["source"] == "a\\b"

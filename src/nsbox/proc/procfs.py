@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
 def parse_stat(text: str) -> dict:
@@ -55,7 +58,8 @@ def parse_mountinfo(text: str) -> list[dict]:
     """/proc/PID/mountinfo lines as dicts (mount id, parent, root, mountpoint, options, optional fields,
     fstype, source, super options). Octal escapes (\\040) in paths are decoded."""
     def unescape(s: str) -> str:
-        return s.encode().decode("unicode_escape") if "\\" in s else s
+        # The kernel escapes space, tab, newline and backslash as \ooo octal; nothing else.
+        return _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), s) if "\\" in s else s
     mounts = []
     for line in text.splitlines():
         if not line.strip():
@@ -73,5 +77,6 @@ def parse_mountinfo(text: str) -> list[dict]:
 
 
 def read_mountinfo(pid: int | str = "self") -> list[dict]:
-    with open(f"/proc/{pid}/mountinfo") as f:
+    # surrogateescape: mount points need not be UTF-8; os.fsencode() gives the bytes back.
+    with open(f"/proc/{pid}/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
         return parse_mountinfo(f.read())
