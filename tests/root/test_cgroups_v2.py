@@ -47,7 +47,9 @@ def v2_manager(cleanup):
 
 
 def spawn(cleanup, code: str) -> subprocess.Popen:
-    p = subprocess.Popen([PY, "-S", "-c", code], stdout=subprocess.PIPE, text=True)
+    """A python child that runs ``code`` once it reads a line: call go(p) after m.add(p.pid)."""
+    p = subprocess.Popen([PY, "-S", "-c", "import sys; sys.stdin.readline()\n" + code],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def stop():
         if p.poll() is None:
@@ -55,6 +57,11 @@ def spawn(cleanup, code: str) -> subprocess.Popen:
         p.communicate(timeout=10)
     cleanup.add(stop)
     return p
+
+
+def go(p: subprocess.Popen) -> None:
+    p.stdin.write("go\n")
+    p.stdin.flush()
 
 
 def cgroup2_of(pid: int) -> str:
@@ -78,6 +85,7 @@ def test_mkdir_migrate_freeze_thaw_kill_rmdir(v2_manager, cleanup, unique_id):
                        "while True: pass\n")
     m.add(p.pid)
     assert cgroup2_of(p.pid) == "/" + unique_id
+    go(p)
     assert p.stdout.readline().strip() == "ready"
     pids = m.pids()
     assert len(pids) == 4 and p.pid in pids
@@ -109,6 +117,7 @@ def test_kill_all_sigterm_freezes_signals_thaws(v2_manager, cleanup, unique_id):
     m = v2_manager({}, unique_id)
     p = spawn(cleanup, "import time; print('ready', flush=True); time.sleep(60)")
     m.add(p.pid)
+    go(p)
     assert p.stdout.readline().strip() == "ready"
     m.kill_all(signal.SIGTERM)
     assert p.wait(timeout=10) == -signal.SIGTERM

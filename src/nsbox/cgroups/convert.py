@@ -14,8 +14,6 @@ writes the first candidate whose file exists (io.bfq.weight before io.weight, as
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 
 MAX_SHARES = 262144
 MIN_SHARES = 2
@@ -25,12 +23,27 @@ V2_CONTROLLERS = ("cpu", "cpuset", "io", "memory", "pids", "hugetlb", "rdma", "m
 UNIFIED_PREFIXES = V2_CONTROLLERS + ("cgroup",)
 
 
-@dataclass(frozen=True)
 class Write:
-    controller: str                        # "memory", "cpu", ... ("cgroup" for core files)
-    candidates: tuple[tuple[str, str], ...]  # ((file, value), ...): the first existing file is written
-    optional: bool = False                 # no candidate exists -> warn and skip (else CgroupError)
-    source: str = ""                       # JSON path it came from, for error messages
+    """One setting: controller ("memory", "cpu", ...; "cgroup" for core files), candidate (file, value)
+    pairs (the first existing file is written), optional (no candidate -> warn and skip, else
+    CgroupError), source (the JSON path it came from, for error messages). A plain class: no
+    dataclasses import on the start-up path."""
+
+    __slots__ = ("controller", "candidates", "optional", "source")
+
+    def __init__(self, controller: str, candidates: tuple[tuple[str, str], ...], optional: bool = False,
+                 source: str = ""):
+        self.controller = controller
+        self.candidates = candidates
+        self.optional = optional
+        self.source = source
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Write) and (self.controller, self.candidates, self.optional, self.source) == \
+            (other.controller, other.candidates, other.optional, other.source)
+
+    def __repr__(self) -> str:
+        return f"Write({self.controller!r}, {self.candidates!r}, optional={self.optional}, source={self.source!r})"
 
     @property
     def file(self) -> str:
@@ -78,24 +91,26 @@ def v2_max(value: int) -> str:
     return "max" if value == -1 else str(value)
 
 
-CPUSET_RE = re.compile(r"^\s*$|^\d+(-\d+)?(,\d+(-\d+)?)*$")
-
-
 def parse_cpuset(text: str) -> list[int]:
-    """'0-2,5' -> [0, 1, 2, 5]; ValueError on bad syntax or a reversed range."""
-    if not CPUSET_RE.match(text):
-        raise ValueError(f'bad cpuset "{text}"')
+    """'0-2,5' -> [0, 1, 2, 5]; '' -> []; ValueError on bad syntax or a reversed range."""
+    if not text.strip():
+        return []
     out: list[int] = []
-    for part in filter(None, text.strip().split(",")):
-        lo, _, hi = part.partition("-")
-        a, b = int(lo), int(hi or lo)
+    for part in text.split(","):
+        lo, sep, hi = part.partition("-")
+        if not (lo.isdigit() and lo.isascii()) or (sep and not (hi.isdigit() and hi.isascii())):
+            raise ValueError(f'bad cpuset "{text}"')
+        a, b = int(lo), int(hi) if sep else int(lo)
         if b < a:
             raise ValueError(f'bad cpuset "{text}"')
         out.extend(range(a, b + 1))
     return out
 
 
-HUGEPAGE_RE = re.compile(r"^[1-9][0-9]*[KMG]B$")
+def is_hugepage_size(text) -> bool:
+    """'2MB', '1GB', '64KB' (runc's names)."""
+    return (isinstance(text, str) and len(text) >= 3 and text[-2:] in ("KB", "MB", "GB")
+            and text[:-2].isdigit() and text[:-2].isascii() and not text.startswith("0"))
 
 
 # ---------------------------------------------------------------- validation
@@ -235,7 +250,7 @@ def validate(res: dict | None, base: str = "$.linux.resources") -> list[tuple[st
                 if not isinstance(h, dict):
                     problems.append((hp, "must be an object"))
                     continue
-                if not isinstance(h.get("pageSize"), str) or not HUGEPAGE_RE.match(h["pageSize"]):
+                if not is_hugepage_size(h.get("pageSize")):
                     problems.append((f"{hp}.pageSize", f'bad page size {h.get("pageSize")!r} (like "2MB")'))
                 if "limit" not in h:
                     problems.append((f"{hp}.limit", "is required"))

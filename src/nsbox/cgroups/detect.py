@@ -11,8 +11,6 @@ Read from /proc/self/mountinfo (pure parsers take text so tests can feed capture
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-
 from ..proc.procfs import parse_mountinfo
 
 # Named (controller-less) v1 hierarchies we ignore, except name=systemd which runc joins too.
@@ -20,20 +18,45 @@ V1_KNOWN = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio",
             "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc", "name=systemd")
 
 
-@dataclass(frozen=True)
 class V1Mount:
-    mountpoint: str
-    root: str                       # the mount's root inside the hierarchy ("/" unless a cgroup ns)
-    controllers: tuple[str, ...]    # ("cpu", "cpuacct") for a co-mount
+    """A v1 hierarchy's mount: mountpoint, root (the mount's root inside the hierarchy, "/" unless a
+    cgroup namespace or a bind of a sub-cgroup), controllers (("cpu", "cpuacct") for a co-mount)."""
+
+    __slots__ = ("mountpoint", "root", "controllers")
+
+    def __init__(self, mountpoint: str, root: str, controllers: tuple[str, ...]):
+        self.mountpoint, self.root, self.controllers = mountpoint, root, tuple(controllers)
+
+    def _key(self):
+        return (self.mountpoint, self.root, self.controllers)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, V1Mount) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return f"V1Mount{self._key()!r}"
 
 
-@dataclass(frozen=True)
 class CgroupLayout:
-    mode: str                                   # "v1", "v2" or "hybrid"
-    v1: dict[str, V1Mount] = field(default_factory=dict)   # controller -> its mount
-    unified: str | None = None                  # cgroup2 mountpoint
-    unified_root: str = "/"                     # cgroup2 mount root inside the hierarchy
-    v2_controllers: tuple[str, ...] = ()        # from the cgroup2 root's cgroup.controllers
+    """mode ("v1", "v2", "hybrid", "none"); v1: controller -> V1Mount; unified: the cgroup2 mountpoint;
+    unified_root: its root inside the hierarchy; v2_controllers: the cgroup2 root's cgroup.controllers.
+    (Plain classes: no dataclasses import on the runtime's start-up path.)"""
+
+    __slots__ = ("mode", "v1", "unified", "unified_root", "v2_controllers")
+
+    def __init__(self, mode: str, v1: dict[str, V1Mount] | None = None, unified: str | None = None,
+                 unified_root: str = "/", v2_controllers: tuple[str, ...] = ()):
+        self.mode = mode
+        self.v1 = dict(v1 or {})
+        self.unified = unified
+        self.unified_root = unified_root
+        self.v2_controllers = tuple(v2_controllers)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CgroupLayout) and self.to_json() == other.to_json()
+
+    def __repr__(self) -> str:
+        return f"CgroupLayout({self.to_json()!r})"
 
     def to_json(self) -> dict:
         return {"mode": self.mode, "unified": self.unified, "unified_root": self.unified_root,

@@ -6,14 +6,18 @@ Shared by the v1 and v2 drivers. Writes use one write(2) per value, as the kerne
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import time
 
 from ..errors import CgroupError, describe_oserror
 from .convert import Write
 
-log = logging.getLogger("nsbox.cgroups")
+
+
+def warn(msg: str) -> None:
+    """One warning line through the ``nsbox.cgroups`` logger (logging is imported only when needed)."""
+    import logging
+    logging.getLogger("nsbox.cgroups").warning("%s", msg)
 
 
 def read(path: str) -> str:
@@ -107,7 +111,7 @@ def _pick(directory: str, w: Write, warnings: list[str] | None) -> tuple[str, st
     names = " or ".join(n for n, _ in w.candidates)
     msg = f"{directory}: no {names} (needed for {w.source or w.controller}; controller or kernel feature missing)"
     if w.optional:
-        log.warning("%s; ignored", msg)
+        warn(msg + "; ignored")
         if warnings is not None:
             warnings.append(msg + "; ignored")
         return None

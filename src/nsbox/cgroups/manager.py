@@ -22,7 +22,6 @@ Rootless: hierarchies we may not write are skipped with a warning (``manager.war
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import signal as _signal
 
@@ -32,7 +31,6 @@ from .detect import CgroupLayout, detect, own_cgroups
 from .v1 import V1Driver
 from .v2 import V2Driver
 
-log = logging.getLogger("nsbox.cgroups")
 
 # v1 hierarchies a container gets a directory in (runc's subsystem list).
 V1_JOIN = ("cpuset", "devices", "memory", "cpu", "cpuacct", "pids", "blkio", "hugetlb", "net_cls",
@@ -190,7 +188,7 @@ class CgroupManager:
         denied = isinstance(cause, OSError) and cause.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
         if (self.mode == "hybrid" or self.rootless) and denied and not v2w:
             msg = f"{exc}; running without a cgroup2 directory"
-            log.warning("%s", msg)
+            fs.warn(msg)
             self.warnings.append(msg)
             self.v2 = None
             return True
@@ -216,7 +214,7 @@ class CgroupManager:
                     raise
                 # hybrid: the cgroup2 directory is a convenience (kill/hugetlb); v1 holds the process.
                 if not self._v2_needed():
-                    log.warning("could not add pid %d to %s", pid, self.v2.path)
+                    fs.warn(f"could not add pid {pid} to {self.v2.path}")
                 else:
                     raise
 

@@ -41,7 +41,7 @@ class V1Driver:
             except OSError as exc:
                 if skip_unwritable and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                     msg = f"cgroup {ctrl}: {describe_oserror(exc)}; running without it (rootless)"
-                    fs.log.warning("%s", msg)
+                    fs.warn(msg)
                     if warnings is not None:
                         warnings.append(msg)
                     for c, p in list(self.paths.items()):
