@@ -236,3 +236,12 @@ def test_keep_caps_makes_caps_ambient():
     plain = both(["-r"], ["caps"])
     assert plain["nsbox"]["caps"] == plain["util-linux"]["caps"]
     assert int(plain["nsbox"]["caps"]["CapAmb"], 16) == 0
+
+
+def test_default_program_is_a_login_shell():
+    outs = {}
+    for name, tool in TOOLS.items():
+        res = subprocess.run(tool + ["-u"], input="echo $0\n", capture_output=True, text=True, timeout=30,
+                             env={**os.environ, "SHELL": "/bin/sh"})
+        outs[name] = (res.returncode, res.stdout)
+    assert outs["nsbox"] == outs["util-linux"] == (0, "-sh\n")

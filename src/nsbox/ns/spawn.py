@@ -344,6 +344,7 @@ def spawn_options(opts: UnshareOptions, stdin=None, stdout=None, stderr=None, ti
     parent_end, child_end = Channel.pair()
     popen = None
     waiter = None
+    proc = None
     outside = Outside(parent_end, opts, timeout)
     try:
         if is_single_threaded():
@@ -372,6 +373,8 @@ def spawn_options(opts: UnshareOptions, stdin=None, stdout=None, stderr=None, ti
         _wait_exec(parent_end, timeout)
     except BaseException:
         outside.undo()
+        if proc is not None and proc._pidfd is not None:
+            os.close(proc._pidfd)
         if waiter is not None:
             _kill_and_reap(waiter, popen)
         for fd in opened:
@@ -382,8 +385,7 @@ def spawn_options(opts: UnshareOptions, stdin=None, stdout=None, stderr=None, ti
         raise
     finally:
         parent_end.close()
-        if not child_end.sock._closed:  # type: ignore[attr-defined]
-            child_end.close()
+        child_end.close()  # (idempotent)
     return proc
 
 
