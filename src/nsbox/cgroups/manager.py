@@ -224,7 +224,7 @@ class CgroupManager:
     def pids(self) -> list[int]:
         if self.mode == "v2" and self.v2:
             return self.v2.pids()
-        if self.v1:
+        if self.v1 and self.v1.paths:          # (rootless may have dropped every v1 hierarchy)
             return self.v1.pids()
         return self.v2.pids() if self.v2 else []
 
