@@ -105,3 +105,20 @@ def test_cli_start_up_imports_stay_lean():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def test_child_side_imports_only_stdlib_l0_l1_and_the_plan():
+    # DESIGN §2: the code that runs in the new namespaces (stage1, and the python -I -S helper that
+    # runs it for threaded callers) must not drag in parent-side or third-party modules.
+    import subprocess
+    import sys
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__import__("nsbox").__file__)))
+    code = (f"import sys; sys.path.insert(0, {src!r}); import nsbox.ns.helper, nsbox.ns.stage1; "
+            "print(sorted(m for m in sys.modules if m.startswith('nsbox')))")
+    res = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    loaded = set(eval(res.stdout))
+    allowed_prefixes = ("nsbox.linux", "nsbox.proc")
+    allowed = {"nsbox", "nsbox.errors", "nsbox.ns", "nsbox.ns.types", "nsbox.ns.unshare_plan",
+               "nsbox.ns.stage1", "nsbox.ns.helper"}
+    assert {m for m in loaded if m not in allowed and not m.startswith(allowed_prefixes)} == set()

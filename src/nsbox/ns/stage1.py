@@ -229,6 +229,8 @@ def run_stage1(opts: UnshareOptions, chan) -> int:
     if not opts.fork:
         return _program_child(opts, chan)
     chan.close()
+    from ..linux.fd import close_fds_except
+    close_fds_except(set())  # hold nothing of the caller's while waiting (the program has its own copies)
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT, signal.SIGTERM])
     if opts.kill_signal is None:
         set_pdeathsig(0)  # hand-off done: the program outlives a dead caller, as with unshare -f
