@@ -322,3 +322,15 @@ def test_device_filter_program_shape():
             assert i + 1 + off == len(insns) - 2                          # "next" = the default verdict
     everything = compile_rules([{"allow": True, "access": "rwm"}])
     assert len(everything) // 8 == 8 and struct.unpack("<BBhi", everything[-16:-8]) == (0xB7, 0, 0, 1)
+
+
+def test_oom_watcher_counts_memory_events(tmp_path):
+    from nsbox.cgroups.oom import OomWatcher
+    events = tmp_path / "memory.events"
+    events.write_text("low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n")
+    fd = os.open(events, os.O_RDONLY)
+    with OomWatcher(fd, str(events), "oom_kill", False) as w:
+        assert w.count() == 0 and w.wait(timeout=0.05) is False
+        events.write_text("low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n")
+        assert w.wait(timeout=0.05) is True and w.count() == 1
+        assert w.wait(timeout=0.05) is False          # already reported
