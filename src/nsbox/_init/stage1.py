@@ -1,0 +1,97 @@
+"""Stage 1: still in the host's pid namespace. Joins/creates namespaces, then forks stage 2 (pid 1).
+
+    launcher                                  stage 1
+      | <-- attach {userns}  ------------------ |  (after joining namespaces and unshare(CLONE_NEWUSER))
+      |  (cgroup add, uid_map/gid_map written)  |
+      | --- go --------------------------------> |  unshare(the rest, CLONE_NEWPID), fork stage 2
+      | <-- pid {pid: stage 2's host pid} ------ |  _exit(0): stage 2 is re-parented to the subreaper
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..linux.fd import close_fds_except
+from ..linux.prctl import set_dumpable
+from ..linux.sched import setns, unshare
+from ..linux import consts as c
+from ..proc.fork import fork_child
+
+CLONE_BY_NAME = {"user": c.CLONE_NEWUSER, "cgroup": c.CLONE_NEWCGROUP, "ipc": c.CLONE_NEWIPC,
+                 "uts": c.CLONE_NEWUTS, "net": c.CLONE_NEWNET, "pid": c.CLONE_NEWPID,
+                 "time": c.CLONE_NEWTIME, "mnt": c.CLONE_NEWNS}
+
+
+def join_namespaces(join) -> None:
+    """Open every path first (joining mnt would change what paths mean), then setns in order."""
+    fds = []
+    try:
+        for name, path in join:
+            try:
+                fds.append((name, path, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+            except OSError as err:
+                err.syscall = "open"  # type: ignore[attr-defined]
+                raise
+        for name, path, fd in fds:
+            setns(fd, CLONE_BY_NAME[name], path)
+    finally:
+        for _, _, fd in fds:
+            os.close(fd)
+
+
+def write_time_offsets(offsets: dict) -> None:
+    lines = []
+    for clock, name in (("monotonic", "monotonic"), ("boottime", "boottime")):
+        off = offsets.get(clock)
+        if off:
+            lines.append(f"{name} {int(off.get('secs', 0))} {int(off.get('nanosecs', 0))}\n")
+    if lines:
+        fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, "".join(lines).encode())
+        except OSError as err:
+            err.syscall, err.filename = "write", "/proc/self/timens_offsets"  # type: ignore[attr-defined]
+            raise
+        finally:
+            os.close(fd)
+
+
+def run(plan, chan, fifo_fd=None, state_json: str = "{}") -> int:
+    from . import stage2
+    step = "stage1"
+    try:
+        step = "close inherited fds"
+        # the launcher's other fds (its channel end, the state lock) must not reach the container
+        keep = {chan.fileno(), *range(3, 3 + plan.preserve_fds)}
+        if fifo_fd is not None:
+            keep.add(fifo_fd)
+        close_fds_except(keep)
+        step = "set non-dumpable"
+        set_dumpable(False)
+        step = "join namespaces"
+        join_namespaces(plan.ns_join)
+        if plan.userns_create:
+            step = "create user namespace"
+            unshare(c.CLONE_NEWUSER)
+            # the launcher (maybe unprivileged) must be able to open our /proc/PID/uid_map
+            set_dumpable(True)
+        chan.send("attach", userns=plan.userns_create)
+        chan.expect("go", timeout=60)
+        if plan.userns_create:
+            set_dumpable(False)
+            step = "become root in the user namespace"
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        step = "create namespaces"
+        if plan.ns_create:
+            unshare(plan.ns_create)
+        if plan.ns_create & c.CLONE_NEWTIME and plan.time_offsets:
+            step = "time offsets"
+            write_time_offsets(plan.time_offsets)
+        step = "fork pid 1"
+        pid = fork_child(lambda: stage2.run(plan, chan, fifo_fd, state_json), pdeathsig=None)
+        chan.send("pid", pid=pid)
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - reported to the launcher as fields
+        chan.send_error(exc, step)
+        return 1

@@ -1,0 +1,308 @@
+"""`nsbox-runc`: runc 1.1's command line over nsbox.runtime.
+
+Errors: one line on stderr ("nsbox-runc: container x does not exist"), exit 1; with --log-format json a
+runc/logrus JSON line ({"level","msg","time"}) goes to the --log file (or stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from .. import __version__
+
+SPEC_VERSION = "1.0.2-dev"
+PROG = "nsbox-runc"
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        from ..errors import UsageError
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog=PROG, description="an OCI runtime (runc-compatible command line)")
+    p.add_argument("--root", default=None, help="state directory (default /run/nsbox, rootless $XDG_RUNTIME_DIR/nsbox)")
+    p.add_argument("--log", default=None, help="log file (default stderr)")
+    p.add_argument("--log-format", default="text", choices=("text", "json"))
+    p.add_argument("--debug", action="store_true")
+    p.add_argument("--systemd-cgroup", action="store_true")
+    p.add_argument("--rootless", default="auto", choices=("true", "false", "auto"))
+    p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
+    p.add_argument("-v", "--version", action="store_true")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def cmd(name, help_):
+        return sub.add_parser(name, help=help_, description=help_)
+
+    for name in ("create", "run"):
+        c = cmd(name, "create a container" if name == "create" else "create and run a container")
+        c.add_argument("id")
+        c.add_argument("-b", "--bundle", default=".")
+        c.add_argument("--pid-file")
+        c.add_argument("--console-socket")
+        c.add_argument("--no-pivot", action="store_true")
+        c.add_argument("--no-new-keyring", action="store_true")
+        c.add_argument("--preserve-fds", type=int, default=0)
+        if name == "run":
+            c.add_argument("-d", "--detach", action="store_true")
+            c.add_argument("--keep", action="store_true")
+            c.add_argument("--no-subreaper", action="store_true")
+    cmd("start", "start a created container").add_argument("id")
+    cmd("state", "output the state of a container").add_argument("id")
+    k = cmd("kill", "send a signal to the container's init (default SIGTERM)")
+    k.add_argument("-a", "--all", action="store_true")
+    k.add_argument("id")
+    k.add_argument("signal", nargs="?", default="SIGTERM")
+    d = cmd("delete", "delete a container")
+    d.add_argument("-f", "--force", action="store_true")
+    d.add_argument("id")
+    ls = cmd("list", "list containers")
+    ls.add_argument("-f", "--format", default="table", choices=("table", "json"))
+    ls.add_argument("-q", "--quiet", action="store_true")
+    ps = cmd("ps", "processes running inside a container")
+    ps.add_argument("-f", "--format", default="table", choices=("table", "json"))
+    ps.add_argument("id")
+    ps.add_argument("ps_options", nargs=argparse.REMAINDER)
+    e = cmd("exec", "execute a new process inside the container")
+    e.add_argument("-p", "--process")
+    e.add_argument("-t", "--tty", action="store_true")
+    e.add_argument("-d", "--detach", action="store_true")
+    e.add_argument("--pid-file")
+    e.add_argument("--console-socket")
+    e.add_argument("--cwd")
+    e.add_argument("-e", "--env", action="append", default=[])
+    e.add_argument("-u", "--user")
+    e.add_argument("-g", "--additional-gids", action="append", default=[])
+    e.add_argument("-c", "--cap", action="append", default=[])
+    e.add_argument("--no-new-privs", action="store_true")
+    e.add_argument("--preserve-fds", type=int, default=0)
+    e.add_argument("--ignore-paused", action="store_true")
+    e.add_argument("id")
+    e.add_argument("args", nargs=argparse.REMAINDER)
+    s = cmd("spec", "create a new specification file")
+    s.add_argument("--rootless", action="store_true")
+    s.add_argument("-b", "--bundle", default=".")
+    cmd("features", "show the enabled features")
+    for name in ("pause", "resume"):
+        cmd(name, f"{name} all processes in the container").add_argument("id")
+    return p
+
+
+def resolve_rootless(value: str) -> bool:
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    if os.geteuid() != 0:
+        return True
+    return False
+
+
+def runtime_for(args):
+    from ..runtime.container import Runtime
+    return Runtime(root=args.root, rootless=resolve_rootless(args.rootless))
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+def do_create(args) -> int:
+    runtime_for(args).create(args.id, args.bundle, pid_file=args.pid_file, console_socket=args.console_socket,
+                             no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring,
+                             preserve_fds=args.preserve_fds)
+    return 0
+
+
+def do_run(args) -> int:
+    from ..runtime.foreground import run_container
+    return run_container(runtime_for(args), args.id, args.bundle, detach=args.detach, keep=args.keep,
+                         pid_file=args.pid_file, console_socket=args.console_socket, no_pivot=args.no_pivot,
+                         no_new_keyring=args.no_new_keyring, preserve_fds=args.preserve_fds,
+                         subreaper=not args.no_subreaper)
+
+
+def do_start(args) -> int:
+    runtime_for(args).start(args.id)
+    return 0
+
+
+def do_state(args) -> int:
+    print(json.dumps(runtime_for(args).state(args.id), indent=2))
+    return 0
+
+
+def do_kill(args) -> int:
+    from ..errors import UsageError
+    from ..oci.signals import parse_signal
+    try:
+        sig = parse_signal(args.signal)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    runtime_for(args).kill(args.id, sig, all_processes=args.all)
+    return 0
+
+
+def do_delete(args) -> int:
+    runtime_for(args).delete(args.id, force=args.force)
+    return 0
+
+
+def do_list(args) -> int:
+    docs = runtime_for(args).list()
+    if args.quiet:
+        for d in docs:
+            print(d["id"])
+    elif args.format == "json":
+        print(json.dumps(docs or None))
+    else:
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(d["id"], str(d["pid"]), d["status"], d["bundle"], d["created"], d["owner"]) for d in docs]
+        widths = [max(12, max(len(r[i]) + 3 for r in rows)) for i in range(6)]
+        for r in rows:
+            print("".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + r[-1])
+    return 0
+
+
+def do_ps(args) -> int:
+    import subprocess
+    rt = runtime_for(args)
+    state = rt.state(args.id)
+    pids = rt.pids(args.id)
+    if args.format == "json":
+        print(json.dumps(pids))
+        return 0
+    opts = [o for o in args.ps_options if o != "--"] or ["-ef"]
+    res = subprocess.run(["ps", *opts], capture_output=True, text=True, timeout=30)
+    if res.returncode:
+        from ..errors import NsboxError
+        raise NsboxError(f"ps {' '.join(opts)} failed: {res.stderr.strip()}")
+    lines = res.stdout.splitlines()
+    if not lines:
+        return 0
+    header = lines[0].split()
+    if "PID" not in header:
+        from ..errors import NsboxError
+        raise NsboxError("couldn't find PID field in ps output")
+    col = header.index("PID")
+    print(lines[0])
+    wanted = set(pids)
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
+            print(line)
+    _ = state
+    return 0
+
+
+def do_exec(args) -> int:
+    from ..runtime.exec import exec_from_cli
+    return exec_from_cli(runtime_for(args), args)
+
+
+def do_spec(args) -> int:
+    from ..errors import NsboxError
+    from ..oci.defaults import default_spec
+    path = os.path.join(args.bundle, "config.json")
+    if os.path.exists(path):
+        raise NsboxError("File config.json exists. Remove it first.")
+    with open(path, "w") as f:
+        json.dump(default_spec(rootless=args.rootless), f, indent="\t")
+    return 0
+
+
+def do_features(args) -> int:
+    from ..oci.features import features_document
+    print(json.dumps(features_document(), indent=4))
+    return 0
+
+
+def do_pause(args) -> int:
+    return _freeze(args, True)
+
+
+def do_resume(args) -> int:
+    return _freeze(args, False)
+
+
+def _freeze(args, freeze: bool) -> int:
+    from ..errors import InvalidState, Unsupported
+    rt = runtime_for(args)
+    state = rt.store.read(args.id)
+    cg = rt._cgroup(state)
+    if cg is None:
+        raise Unsupported("pause/resume", "the container has no cgroup")
+    status = rt.status_of(args.id, state)
+    if freeze and status != "running":
+        raise InvalidState(args.id, status, "running", "container not running")
+    if not freeze and status != "paused":
+        raise InvalidState(args.id, status, "paused", "container not paused")
+    cg.freeze() if freeze else cg.thaw()
+    return 0
+
+
+COMMANDS = {"create": do_create, "run": do_run, "start": do_start, "state": do_state, "kill": do_kill,
+            "delete": do_delete, "list": do_list, "ps": do_ps, "exec": do_exec, "spec": do_spec,
+            "features": do_features, "pause": do_pause, "resume": do_resume}
+
+
+# --- errors and logs ------------------------------------------------------------------------------
+
+def log_line(fmt: str, level: str, msg: str) -> str:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if fmt == "json":
+        return json.dumps({"level": level, "msg": msg, "time": now}, separators=(",", ":"))
+    return f'time="{now}" level={level} msg={json.dumps(msg)}'
+
+
+def report_error(args, message: str) -> None:
+    fmt = getattr(args, "log_format", "text") if args else "text"
+    log = getattr(args, "log", None) if args else None
+    if log:
+        try:
+            with open(log, "a") as f:
+                f.write(log_line(fmt, "error", message) + "\n")
+        except OSError:
+            pass
+    if fmt == "json" and not log:
+        sys.stderr.write(log_line(fmt, "error", message) + "\n")
+    else:
+        sys.stderr.write(f"{PROG}: {message}\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..cli.common import message_for
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = None
+    debug = "--debug" in argv[: argv.index("--") if "--" in argv else len(argv)] or bool(os.environ.get("NSBOX_DEBUG"))
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.version:
+            print(f"{PROG} version {__version__}\nspec: {SPEC_VERSION}")
+            return 0
+        if args.command is None:
+            parser.print_help()
+            return 0
+        if args.systemd_cgroup:
+            from ..errors import Unsupported
+            raise Unsupported("--systemd-cgroup", "systemd cgroup driver is not supported")
+        return COMMANDS[args.command](args)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        return 130
+    except BaseException as exc:  # noqa: BLE001 - the one place errors become output
+        if debug:
+            import traceback
+            traceback.print_exc()
+        report_error(args, message_for(exc))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

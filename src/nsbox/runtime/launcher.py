@@ -1,0 +1,105 @@
+"""Parent side of `create`: fork stage 1, feed it id maps and a cgroup, collect stage 2's pid and pty.
+
+Message sequence: see ``_init.stage1`` (attach/go/pid) and ``_init.stage2`` (hooks/pty/ready/committed).
+On any failure every process started here is killed and reaped before the error propagates.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from ..proc.channel import Channel
+from ..proc.fork import assert_single_threaded, fork_child
+from ..proc.procfs import start_time
+
+SETUP_TIMEOUT = 60.0
+
+
+@dataclass
+class Launched:
+    pid: int                 # the container's init, host pid
+    start_time: int
+    console_master: int | None
+    channel: Channel         # still open: send "committed" once the state is recorded
+
+    def commit(self) -> None:
+        try:
+            self.channel.send("committed")
+        finally:
+            self.channel.close()
+
+
+def _kill_and_reap(pid: int | None, reap: bool) -> None:
+    if not pid:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    try:
+        os.waitpid(pid, 0)
+        return
+    except ChildProcessError:
+        pass
+    if not reap:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rpartition(")")[2].split()[0] == "Z":
+                        return
+            except OSError:
+                return
+            time.sleep(0.005)
+
+
+def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None) -> Launched:
+    """Start the container's init and bring it to 'ready' (waiting on exec.fifo).
+
+    ``on_runtime_hooks(pid) -> state_json`` runs prestart/createRuntime hooks when stage 2 asks.
+    """
+    from .._init import stage1
+    assert_single_threaded("creating a container")
+    parent, child = Channel.pair()
+    fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC) if fifo_path else None
+    stage1_pid = init_pid = None
+    master = None
+    try:
+        stage1_pid = fork_child(lambda: stage1.run(plan, child, fifo_fd))
+        child.close()
+        msg, _ = parent.expect("attach", SETUP_TIMEOUT)
+        if cgroup is not None:
+            cgroup.add(stage1_pid)
+        if msg.get("userns") and plan.idmap:
+            from ..ns.idmap import IdMap, apply_idmap
+            apply_idmap(stage1_pid, IdMap.from_json(plan.idmap))
+        parent.send("go")
+        msg, _ = parent.expect("pid", SETUP_TIMEOUT)
+        init_pid = int(msg["pid"])
+        os.waitpid(stage1_pid, 0)
+        stage1_pid = None
+        while True:
+            msg, fds = parent.recv(SETUP_TIMEOUT)
+            kind = msg["type"]
+            if kind == "hooks":
+                state_json = on_runtime_hooks(init_pid) if on_runtime_hooks else "{}"
+                parent.send("hooks-done", state=state_json)
+            elif kind == "pty":
+                master = fds[0]
+            elif kind == "ready":
+                break
+        started = start_time(init_pid)
+        return Launched(init_pid, started or 0, master, parent)
+    except BaseException:
+        _kill_and_reap(init_pid, reap=False)
+        _kill_and_reap(stage1_pid, reap=True)
+        if master is not None:
+            os.close(master)
+        parent.close()
+        raise
+    finally:
+        if fifo_fd is not None:
+            os.close(fifo_fd)

@@ -1,0 +1,96 @@
+"""nsbox-runc lifecycle on a busybox bundle: create -> start -> state -> kill -> delete, run, errors."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tests.fixtures.bundles import make_bundle
+from tests.fixtures.runtimes import Runtime
+
+
+@pytest.fixture
+def rt(tmp_path, cleanup):
+    r = Runtime("nsbox-runc", str(tmp_path / "state"))
+    return r
+
+
+def wait_status(rt, cid, want, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if rt.state(cid)["status"] == want:
+            return True
+        time.sleep(0.02)
+    return rt.state(cid)["status"] == want
+
+
+def test_create_start_kill_delete(rt, tmp_path, unique_id, cleanup):
+    bundle = make_bundle(str(tmp_path / "b"), ["sleep", "100"])
+    cleanup.add(rt.force_delete, unique_id)
+    rt.ok("create", "-b", bundle, unique_id)
+    st = rt.state(unique_id)
+    assert st["status"] == "created" and st["pid"] > 0 and st["bundle"] == bundle
+    # the init waits on exec.fifo: not yet running the payload
+    assert os.readlink(f"/proc/{st['pid']}/exe") != "/bin/busybox"
+    rt.ok("start", unique_id)
+    st = rt.state(unique_id)
+    assert st["status"] == "running"
+    with open(f"/proc/{st['pid']}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[:2] == [b"sleep", b"100"]
+    res = rt.run("delete", unique_id)
+    assert res.returncode == 1 and "not stopped" in res.stderr
+    rt.ok("kill", unique_id, "KILL")
+    assert wait_status(rt, unique_id, "stopped")
+    assert rt.state(unique_id)["pid"] == 0
+    rt.ok("delete", unique_id)
+    res = rt.run("state", unique_id)
+    assert res.returncode == 1 and "does not exist" in res.stderr
+    assert not os.path.exists(os.path.join(rt.root, unique_id))
+
+
+def test_run_reports_exit_status_and_output(rt, tmp_path, unique_id, cleanup):
+    bundle = make_bundle(str(tmp_path / "b"), ["sh", "-c", "echo pid=$$ host=$(hostname); exit 7"],
+                         hostname="box-" + unique_id[:6])
+    cleanup.add(rt.force_delete, unique_id)
+    res = rt.run("run", "-b", bundle, unique_id)
+    assert res.returncode == 7, res.stderr
+    assert res.stdout.strip() == f"pid=1 host=box-{unique_id[:6]}"
+    assert not os.path.exists(os.path.join(rt.root, unique_id))  # run deletes afterwards
+
+
+def test_start_twice_and_stopped(rt, tmp_path, unique_id, cleanup):
+    bundle = make_bundle(str(tmp_path / "b"), ["sleep", "100"])
+    cleanup.add(rt.force_delete, unique_id)
+    rt.ok("create", "-b", bundle, unique_id)
+    res = rt.run("create", "-b", bundle, unique_id)
+    assert res.returncode == 1 and "already exists" in res.stderr
+    rt.ok("start", unique_id)
+    res = rt.run("start", unique_id)
+    assert res.returncode == 1 and "already running" in res.stderr
+    rt.ok("kill", unique_id, "9")
+    assert wait_status(rt, unique_id, "stopped")
+    res = rt.run("start", unique_id)
+    assert res.returncode == 1 and "cannot start a container that has stopped" in res.stderr
+    res = rt.run("kill", unique_id)
+    assert res.returncode == 1 and "container not running" in res.stderr
+
+
+def test_delete_created_container_kills_init(rt, tmp_path, unique_id, cleanup):
+    bundle = make_bundle(str(tmp_path / "b"), ["sleep", "100"])
+    cleanup.add(rt.force_delete, unique_id)
+    rt.ok("create", "-b", bundle, unique_id)
+    pid = rt.state(unique_id)["pid"]
+    rt.ok("delete", unique_id)
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z"
+
+
+def test_no_python_left_after_start(rt, tmp_path, unique_id, cleanup):
+    bundle = make_bundle(str(tmp_path / "b"), ["sleep", "100"])
+    cleanup.add(rt.force_delete, unique_id)
+    rt.ok("create", "-b", bundle, unique_id)
+    rt.ok("start", unique_id)
+    pids = [int(p) for p in rt.ok("ps", "-f", "json", unique_id).stdout.strip("[]\n").split(",")]
+    assert len(pids) == 1
+    assert os.path.realpath(f"/proc/{pids[0]}/exe").endswith("busybox")
