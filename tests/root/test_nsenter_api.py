@@ -1,4 +1,4 @@
-"""The Python API: ``nsbox.ns.enter`` (in-process) and ``nsbox.ns.enter.run_in`` (a program inside),
+"""The Python API: ``nsbox.ns.enter`` (in-process) and ``nsbox.ns.join.run_in`` (a program inside),
 observed from inside with the probe."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from nsbox.errors import InitFailed, NsboxError
-from nsbox.ns.enter import run_in
+from nsbox.ns.join import run_in
 from tests.conftest import require_tool
 from tests.fixtures.nsenter_targets import PROBE, PYTHON, ns_inodes, start_target
 

@@ -10,7 +10,7 @@ import pytest
 
 from nsbox.cli import nsenter as cli
 from nsbox.errors import UsageError
-from nsbox.ns.enter import EnterOptions, open_targets
+from nsbox.ns.join import EnterOptions, open_targets
 
 NSBOX = [sys.executable, "-m", "nsbox.cli.main", "nsenter"]
 

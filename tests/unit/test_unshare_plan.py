@@ -7,7 +7,7 @@ import pytest
 from nsbox.cli.unshare import BadUsage, options_from, parse
 from nsbox.errors import IdMapError, UsageError
 from nsbox.ns.idmap import IdMap, IdMapping
-from nsbox.ns.spawn import build_idmap, build_options, split_range
+from nsbox.ns.launch import build_idmap, build_options, split_range
 from nsbox.ns.unshare_plan import UnshareOptions
 
 

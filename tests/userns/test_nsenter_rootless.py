@@ -9,7 +9,7 @@ import os
 import pytest
 
 from nsbox.errors import NsboxError
-from nsbox.ns.enter import run_in
+from nsbox.ns.join import run_in
 from tests.conftest import require, require_tool
 from tests.fixtures.nsenter_targets import PROBE, PYTHON, ns_inodes, probe, run, start_target
 

@@ -107,7 +107,7 @@ def test_spawn_with_rootless_default_map():
 
 def test_spawn_auto_map_error_without_ranges():
     require_no_subids()
-    from nsbox.ns.spawn import build_options
+    from nsbox.ns.launch import build_options
     with pytest.raises(IdMapError, match="no subordinate uid range"):
         build_options(("user",), argv=["true"], map_users="auto")
 

@@ -132,7 +132,7 @@ def parse_number(value: str, what: str) -> int:
 
 def parse(argv: list[str]):
     """argv -> (EnterOptions, program argv, follow_context, debug) or "help" / "version"."""
-    from ..ns.enter import EnterOptions
+    from ..ns.join import EnterOptions
     target = None
     types: list[str] = []
     files: dict[str, str] = {}
@@ -201,7 +201,7 @@ def follow_selinux_context(target: int | None) -> None:
 
 def continue_as_child() -> None:
     """Fork after joining a pid namespace; the parent waits and exits as the program did."""
-    from ..ns.enter import _relay_status
+    from ..ns.join import _relay_status
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -214,7 +214,7 @@ def continue_as_child() -> None:
 
 def finish_in_child(entered, program: list[str], debug: bool) -> None:
     """Credentials and exec in the forked child: report failures here and _exit (DESIGN §4.1)."""
-    from ..ns.enter import exec_failure_code, exec_program, set_credentials
+    from ..ns.join import exec_failure_code, exec_program, set_credentials
     from .common import message_for
     step = "credentials"
     try:
@@ -243,7 +243,7 @@ def body(argv: list[str], state: dict) -> int:
     if follow_context:
         follow_selinux_context(options.target)
     from ..linux.prctl import set_dumpable
-    from ..ns.enter import exec_failure_code, join, open_targets
+    from ..ns.join import exec_failure_code, join, open_targets
     from ..proc.fork import assert_single_threaded
     assert_single_threaded("nsenter")
     with open_targets(options) as opened:
@@ -253,7 +253,7 @@ def body(argv: list[str], state: dict) -> int:
     if entered.fork_needed:
         continue_as_child()
         finish_in_child(entered, program, state["debug"])
-    from ..ns.enter import exec_program, set_credentials
+    from ..ns.join import exec_program, set_credentials
     set_credentials(entered)
     try:
         exec_program(program)

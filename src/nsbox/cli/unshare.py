@@ -2,7 +2,7 @@
 
 Parsed like getopt_long with "+": options stop at the first program argument; long options may be
 abbreviated; a namespace file is only given as ``--net=FILE`` (short options take none).
-The work is ``nsbox.ns.spawn.unshare_and_exec``: this process unshares itself and execs the program
+The work is ``nsbox.ns.launch.unshare_and_exec``: this process unshares itself and execs the program
 (or forks it with -f), as util-linux does.
 """
 
@@ -154,7 +154,7 @@ def _signal(value: str) -> int:
 
 
 def options_from(pairs, program: list[str]):
-    from ..ns.spawn import build_options
+    from ..ns.launch import build_options
     kw: dict = {"persist": {}, "time_offsets": {}}
     names: set[str] = set()
     fork = False
@@ -221,7 +221,7 @@ def body(argv: list[str]) -> int:
             sys.stdout.write(f"{PROG} (nsbox {__version__}; util-linux 2.38 compatible)\n")
             return 0
     opts = options_from(pairs, program)
-    from ..ns.spawn import unshare_and_exec
+    from ..ns.launch import unshare_and_exec
     code = unshare_and_exec(opts, PROG)  # returns only with --fork, after the child ended
     # Nothing is left to clean up: skip the interpreter's ~10 ms teardown, as the exec path does.
     sys.stdout.flush()

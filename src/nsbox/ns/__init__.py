@@ -8,8 +8,8 @@ from __future__ import annotations
 from .types import NamespaceType  # noqa: F401  (light: an enum)
 
 _LAZY = {
-    "spawn": "spawn", "Process": "spawn", "unshare": "spawn", "UnshareOptions": "spawn",
-    "enter": "enter", "EnterOptions": "enter",
+    "spawn": "launch", "Process": "launch", "unshare": "launch", "UnshareOptions": "launch",
+    "enter": "join", "EnterOptions": "join", "run_in": "join",
     "list_namespaces": "inspect", "Namespace": "inspect",
     "IdMapping": "idmap", "IdMap": "idmap",
 }

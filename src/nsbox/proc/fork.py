@@ -13,11 +13,11 @@ import gc
 import os
 import signal
 import sys
-import threading
 
 
 def assert_single_threaded(what: str) -> None:
-    if threading.active_count() > 1:
+    threading = sys.modules.get("threading")  # not imported: no Python thread can exist
+    if threading is not None and threading.active_count() > 1:
         raise RuntimeError(f"{what} needs a single-threaded process (have {threading.active_count()} threads)")
     try:
         with open("/proc/self/status") as f:

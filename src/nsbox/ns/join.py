@@ -612,7 +612,7 @@ def run_in(pid: int | None, argv: list[str] | None, types="all", *, files=None, 
     InitFailed with the step) when joining fails, FileNotFoundError-like InitFailed for a bad
     program; nothing is left running then.
     """
-    from ..errors import NsboxError, ProtocolError
+    from ..errors import NsboxError, PeerClosed, ProtocolError
     from ..proc.channel import Channel
     from ..proc.fork import fork_child, is_single_threaded
     options = make_options(pid, types, files=files, root=root, cwd=cwd, cwd_in_ns=cwd_in_ns, uid=uid,
@@ -638,7 +638,7 @@ def run_in(pid: int | None, argv: list[str] | None, types="all", *, files=None, 
             req = {"options": options.to_json(), "argv": argv, "env": env, "chan_fd": theirs_fd,
                    "keep_fds": list(keep)}
             code = (f"import sys; sys.path.insert(0, {_src_root()!r}); "
-                    "from nsbox.ns.enter import _helper_main; _helper_main()")
+                    "from nsbox.ns.join import _helper_main; _helper_main()")
             popen = subprocess.Popen([sys.executable, "-I", "-S", "-c", code, json.dumps(req)],
                                      stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
                                      pass_fds=(theirs_fd,) + tuple(pass_fds), close_fds=True)
@@ -655,9 +655,9 @@ def run_in(pid: int | None, argv: list[str] | None, types="all", *, files=None, 
             proc = EnteredProcess(int(msg["pid"]), child, popen)
             try:
                 ours.recv(timeout)  # an error after the pid (credentials, exec), or EOF: exec'd
-            except ProtocolError as exc:
-                if "closed the channel" in str(exc):
-                    return proc
+            except PeerClosed:
+                return proc
+            except ProtocolError:
                 proc.kill()
                 proc.wait()
                 proc.close()
@@ -687,15 +687,3 @@ def _reap_failed(child: int, popen, kill: bool = False) -> None:
         os.waitpid(child, 0)
     except ChildProcessError:
         pass
-
-
-class _CallableModule(type(sys)):
-    """``nsbox.ns`` exports the function ``enter`` lazily, but importing this submodule binds
-    ``nsbox.ns.enter`` to the module (the import system does that after loading a submodule).
-    Whichever one the import order leaves bound, calling it enters."""
-
-    def __call__(self, *args, **kwargs):
-        return enter(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -551,14 +551,3 @@ def unshare_and_exec(opts: UnshareOptions, prog: str = "nsbox unshare") -> int:
         _kill_and_reap(pid)
         raise
     return stage1.relay_status(stage1.wait_child(pid))
-
-
-# ``nsbox.ns`` exports the function ``spawn`` lazily from this module, also named ``spawn``; once the
-# module is imported, Python binds the *module* as ``nsbox.ns.spawn``. Making the module callable
-# keeps ``nsbox.ns.spawn(...)`` working whichever of the two the attribute holds.
-class _CallableModule(type(sys)):
-    def __call__(self, *args, **kwargs):
-        return spawn(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
