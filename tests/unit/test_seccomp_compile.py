@@ -210,7 +210,9 @@ def test_listener_fd_is_handed_off_with_runc_state(cleanup, tmp_path):
     agent.bind(path)
     agent.listen(1)
     cleanup.add(agent.close)
-    plan = plan_security({"process": {"noNewPrivileges": True},
+    agent.settimeout(20)
+    me = {"uid": os.getuid(), "gid": os.getgid(), "additionalGids": os.getgroups()}
+    plan = plan_security({"process": {"noNewPrivileges": True, "user": me},
                           "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path,
                                                 "listenerMetadata": "meta",
                                                 "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}}})
@@ -229,19 +231,23 @@ def test_listener_fd_is_handed_off_with_runc_state(cleanup, tmp_path):
     result = {}
 
     def agent_side():
-        conn, _ = agent.accept()
-        msg, fds, _, _ = socket.recv_fds(conn, 65536, 4)
-        result["msg"], result["nfds"] = json.loads(msg), len(fds)
-        for fd in fds:
-            os.close(fd)
-        conn.close()
-        os.write(w, b"x")
-    t = threading.Thread(target=agent_side)
+        try:
+            conn, _ = agent.accept()
+            conn.settimeout(20)
+            msg, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+            result["msg"], result["nfds"] = json.loads(msg), len(fds)
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+        finally:
+            os.write(w, b"x")
+    t = threading.Thread(target=agent_side, daemon=True)
     t.start()
     try:
         code, out, err = run_in_child(body, cleanup=cleanup)
     finally:
-        t.join(10)
+        agent.close()  # unblocks accept() if the child never connected
+        t.join(20)
         os.close(r)
         os.close(w)
     assert code == 0, err.decode()

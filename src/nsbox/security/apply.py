@@ -64,7 +64,7 @@ def set_oom_score_adj(value: int) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
-        exc.syscall = "write"
+        exc.syscall, exc.filename = "write", path
         hint = "lowering oom_score_adj needs CAP_SYS_RESOURCE" if exc.errno in (_EPERM, 13) else None
         raise _fail("oom_score_adj", exc, hint) from exc
 
@@ -120,7 +120,9 @@ def _set_user(user: dict) -> None:
             allowed = f.read().strip() != "deny"
     except OSError:
         allowed = True
-    if allowed:
+    if sorted(set(os.getgroups())) == sorted(set(gids)):
+        pass  # already so: nothing to ask the kernel (an unprivileged caller could not)
+    elif allowed:
         try:
             _ids.setgroups(gids)
         except OSError as exc:
@@ -128,9 +130,12 @@ def _set_user(user: dict) -> None:
     elif gids:
         raise InitFailed("user", f"cannot set additional gids {gids}: setgroups is denied in this user "
                                  f"namespace (/proc/self/setgroups)", "setgroups", None, _EPERM)
+    gid, uid = user["gid"], user["uid"]
     try:
-        _ids.setresgid(user["gid"], user["gid"], user["gid"])
-        _ids.setresuid(user["uid"], user["uid"], user["uid"])
+        if os.getresgid() != (gid, gid, gid):
+            _ids.setresgid(gid, gid, gid)
+        if os.getresuid() != (uid, uid, uid):
+            _ids.setresuid(uid, uid, uid)
     except OSError as exc:
         hint = "is the id mapped in the container's user namespace?" if exc.errno == _EINVAL else None
         raise _fail("user", exc, hint) from exc
