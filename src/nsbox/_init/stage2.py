@@ -63,7 +63,8 @@ def session_keyring(ctx):
 
 def prepare_mounts(ctx):
     prepare_root(ctx.plan.root, ctx.plan.rootfs_propagation if not ctx.plan.rootfs_propagation & c.MS_SHARED
-                 else c.MS_SLAVE | c.MS_REC)
+                 else c.MS_SLAVE | c.MS_REC, readonly=ctx.plan.root_readonly,
+                 source=ctx.plan.root_source)
 
 
 def apply_early_security(ctx):

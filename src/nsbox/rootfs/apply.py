@@ -34,10 +34,20 @@ def remount_bind(path: str, add: int, clear: int = 0) -> None:
     mount(None, path, None, c.MS_BIND | c.MS_REMOUNT | flags)
 
 
-def prepare_root(root: str, propagation: int) -> None:
-    """Stop mount events leaking to the host, then make the rootfs a mount point of its own."""
+def prepare_root(root: str, propagation: int, readonly: bool = False, source: str | None = None) -> None:
+    """Stop mount events leaking to the host, then make the rootfs a mount point of its own.
+
+    With a read-only root, mounts already below the rootfs (a host "/" has many) are made read-only
+    recursively now; the top stays writable until the end so mount points can still be created."""
     mount(None, "/", None, (propagation or (c.MS_SLAVE | c.MS_REC)))
-    mount(root, root, None, c.MS_BIND | c.MS_REC)
+    mount(source or root, root, None, c.MS_BIND | c.MS_REC)
+    if readonly:
+        fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            mount_setattr(fd, "", c.AT_EMPTY_PATH | c.AT_RECURSIVE, attr_set=c.MOUNT_ATTR_RDONLY)
+            mount_setattr(fd, "", c.AT_EMPTY_PATH, attr_clr=c.MOUNT_ATTR_RDONLY)
+        finally:
+            os.close(fd)
 
 
 def apply_mount(root_fd: int, op: dict) -> None:

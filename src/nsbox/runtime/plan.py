@@ -35,6 +35,7 @@ class InitPlan:
     hooks_start_container: tuple = ()
     preserve_fds: int = 0
     new_keyring: bool = True
+    root_source: str | None = None    # bound onto ``root`` first (a host "/" cannot be pivoted into)
     exec_mode: bool = False           # `exec` into a running container: no rootfs set-up
 
     def to_json(self) -> dict:

@@ -119,9 +119,13 @@ def make_plan(config: dict, bundle: str, container_id: str, *, rootless: bool, n
     if not (create & c.CLONE_NEWNS) and not any(n == "mnt" for n, _ in join):
         raise SpecError([("linux.namespaces", "a mount namespace is required")])
     size = process.get("consoleSize") or {}
+    root, root_source = rootfs_of(config, bundle), None
+    if root == "/":
+        root_source, root = "/", os.path.join(bundle, ".host-root")
+        os.makedirs(root, exist_ok=True)
     hooks = config.get("hooks") or {}
     return InitPlan(
-        container_id=container_id, bundle=bundle, root=rootfs_of(config, bundle),
+        container_id=container_id, bundle=bundle, root=root, root_source=root_source,
         root_readonly=bool(config["root"].get("readonly")), ns_create=create, userns_create=userns,
         ns_join=join, idmap=plan_idmap(linux, userns, rootless),
         hostname=config.get("hostname"), domainname=config.get("domainname"),

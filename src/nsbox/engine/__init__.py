@@ -1,0 +1,1 @@
+"""The front end (`nsbox run`): sensible defaults over the OCI runtime."""

@@ -1,0 +1,136 @@
+"""`nsbox run` as a library call: an OCI config with sensible defaults, run in the foreground.
+
+    from nsbox.engine.box import BoxOptions, run_box
+    code = run_box(BoxOptions(args=["/bin/sh", "-c", "hostname"], hostname="demo"))
+
+Default root filesystem: the host's, read-only, with private /proc, /dev, /sys, /tmp and /run; every
+namespace (a user namespace mapping the caller to root when not run as root).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+
+from ..errors import ImageError, UsageError
+from ..paths import cache_root, runtime_state_root
+
+
+@dataclass
+class BoxOptions:
+    args: list[str]
+    rootfs: str | None = None          # a directory or a tarball; None = the host's filesystem
+    hostname: str = "nsbox"
+    tty: bool = False
+    env: list[str] = field(default_factory=list)
+    workdir: str = "/"
+    name: str | None = None
+
+
+def box_config(opts: BoxOptions, rootfs_dir: str, rootless: bool) -> dict:
+    from ..oci.defaults import default_spec
+    spec = default_spec(rootless=rootless, args=list(opts.args))
+    process = spec["process"]
+    process["terminal"] = opts.tty
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "TERM": os.environ.get("TERM", "xterm"), "HOME": "/root"}
+    for item in opts.env:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError(f"bad -e value {item!r}: expected KEY=VALUE")
+        env[key] = value if sep else os.environ.get(key, "")
+    process["env"] = [f"{k}={v}" for k, v in env.items()]
+    process["cwd"] = opts.workdir or "/"
+    process.pop("rlimits", None)
+    if opts.tty:
+        try:
+            size = os.get_terminal_size(0)
+            process["consoleSize"] = {"height": size.lines, "width": size.columns}
+        except OSError:
+            pass
+    spec["hostname"] = opts.hostname
+    spec["root"] = {"path": rootfs_dir, "readonly": True}
+    linux = spec["linux"]
+    names = [n["type"] for n in linux["namespaces"]]
+    for ns in ("pid", "network", "ipc", "uts", "mount", "cgroup"):
+        if ns not in names:
+            names.append(ns)
+    if rootless:
+        from ..ns.idmap import rootless_default
+        idmap = rootless_default()
+        linux["uidMappings"] = [m.to_oci() for m in idmap.uids]
+        linux["gidMappings"] = [m.to_oci() for m in idmap.gids]
+    linux["namespaces"] = [{"type": n} for n in names]
+    linux.pop("resources", None)
+    mounts = [m for m in spec["mounts"] if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
+    # a network namespace of our own: sysfs can be mounted even rootless
+    mounts.append({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]})
+    for dest in ("/tmp", "/run"):
+        mounts.append({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                       "options": ["nosuid", "nodev", "mode=1777" if dest == "/tmp" else "mode=755"]})
+    spec["mounts"] = mounts
+    return spec
+
+
+def prepare_rootfs(rootfs: str | None) -> str:
+    if rootfs is None:
+        return "/"
+    if os.path.isdir(rootfs):
+        return os.path.abspath(rootfs)
+    if os.path.isfile(rootfs):
+        return unpack_tarball(rootfs)
+    raise ImageError(f"rootfs {rootfs}: no such directory or tarball")
+
+
+def unpack_tarball(path: str) -> str:
+    """Unpack once into the cache (keyed by the tarball's sha256); later runs reuse it."""
+    import tarfile
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    dest = os.path.join(cache_root(), "rootfs", digest.hexdigest()[:32])
+    if os.path.isdir(dest):
+        return dest
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".unpack-", dir=os.path.dirname(dest))
+    try:
+        with tarfile.open(path) as tar:
+            for member in tar.getmembers():
+                name = os.path.normpath(member.name)
+                if name.startswith(("/", "..")) or (member.islnk() and os.path.normpath(member.linkname).startswith("..")):
+                    raise ImageError(f"{path}: unsafe member {member.name!r}")
+                if member.isdev() and os.geteuid() != 0:
+                    continue
+            tar.extractall(tmp, members=[m for m in tar.getmembers() if not (m.isdev() and os.geteuid() != 0)])
+        os.rename(tmp, dest)
+    except (tarfile.TarError, OSError) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ImageError(f"cannot unpack {path}: {err}") from err
+    return dest
+
+
+def run_box(opts: BoxOptions) -> int:
+    """Run in the foreground; the command's exit status (128+N for a signal). Nothing is left behind."""
+    import json
+    from ..runtime.container import Runtime
+    from ..runtime.foreground import run_container
+    if not opts.args:
+        raise UsageError("no command given")
+    rootless = os.geteuid() != 0
+    rootfs_dir = prepare_rootfs(opts.rootfs)
+    config = box_config(opts, rootfs_dir, rootless)
+    state_root = runtime_state_root()
+    os.makedirs(state_root, mode=0o711, exist_ok=True)
+    bundle = tempfile.mkdtemp(prefix=".box-", dir=state_root)
+    try:
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(config, f)
+        cid = opts.name or "box-" + uuid.uuid4().hex[:12]
+        return run_container(Runtime(state_root, rootless=rootless), cid, bundle)
+    finally:
+        shutil.rmtree(bundle, ignore_errors=True)
