@@ -9,6 +9,7 @@ from nsbox.errors import SecurityError, SpecError
 from nsbox.security.capabilities import names_to_mask
 from nsbox.security.plan import plan_security
 from tests.fixtures.security_child import run_with_plan
+from tests.fixtures.security_child import no_seccomp_cache  # noqa: F401  (autouse)
 
 PY = "/usr/bin/python3"
 

@@ -15,6 +15,7 @@ from nsbox.security.plan import plan_security
 from nsbox.security.seccomp import syscall_number
 from nsbox.security.seccomp_default import default_profile
 from tests.fixtures.security_child import apply_plan, run_in_child, run_with_plan
+from tests.fixtures.security_child import no_seccomp_cache  # noqa: F401  (autouse)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long

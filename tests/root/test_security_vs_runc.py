@@ -14,6 +14,7 @@ from nsbox.security.plan import plan_security
 from nsbox.security.seccomp_default import default_profile
 from tests.conftest import require_tool
 from tests.fixtures.security_child import run_with_plan
+from tests.fixtures.security_child import no_seccomp_cache  # noqa: F401  (autouse)
 
 PY = "/usr/bin/python3"
 KEYS = ["caps", "no_new_privs", "seccomp", "seccomp_filters", "uid", "gid", "groups", "umask", "rlimits",

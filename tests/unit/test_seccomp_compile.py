@@ -17,6 +17,7 @@ from nsbox.security.plan import plan_security
 from nsbox.security.seccomp import compile_seccomp, syscall_number
 from nsbox.security.seccomp_default import default_profile
 from tests.fixtures.security_child import run_in_child
+from tests.fixtures.security_child import no_seccomp_cache  # noqa: F401  (autouse)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -256,3 +257,25 @@ def test_listener_fd_is_handed_off_with_runc_state(cleanup, tmp_path):
     assert msg["fds"] == ["seccompFd"] and msg["metadata"] == "meta" and msg["state"] == state
     assert isinstance(msg["pid"], int) and msg["pid"] > 0
     assert json.loads(out) == -errno.ENOSYS
+
+
+def test_compiled_filters_are_cached_and_only_trusted_when_private(tmp_path, monkeypatch):
+    from nsbox.security import seccomp as mod
+    cache = str(tmp_path / "cache")
+    first = compile_seccomp(default_profile(), cache_dir=cache)
+    files = os.listdir(cache)
+    assert len(files) == 1 and files[0].endswith(".json")
+    monkeypatch.setattr(mod, "_compile", lambda *a: pytest.fail("compiled again despite the cache"))
+    again = compile_seccomp(default_profile(), cache_dir=cache)
+    assert (again.bpf, again.flags, again.instructions) == (first.bpf, first.flags, first.instructions)
+    os.chmod(os.path.join(cache, files[0]), 0o666)  # anyone could have rewritten it: not trusted
+    marker = mod.CompiledSeccomp(b"\x06\x00\x00\x00\x00\x00\xff\x7f", 0, False, ["recompiled"], 1)
+    monkeypatch.setattr(mod, "_compile", lambda *a: marker)
+    assert compile_seccomp(default_profile(), cache_dir=cache) is marker
+
+
+def test_plan_uses_the_cache_dir(tmp_path):
+    cache = str(tmp_path / "c")
+    plan = plan_security({"linux": {"seccomp": default_profile()}}, seccomp_cache_dir=cache)
+    assert os.listdir(cache) and plan["seccomp"]["bpf"]
+    assert plan_security({"linux": {"seccomp": default_profile()}}, seccomp_cache_dir=cache) == plan

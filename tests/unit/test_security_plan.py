@@ -8,6 +8,7 @@ from nsbox.errors import SpecError, Unsupported
 from nsbox.security import capabilities as capmod
 from nsbox.security.capabilities import cap_name, cap_number, names_to_mask, parse_cap_list
 from nsbox.security.plan import describe, plan_exec_security, plan_security
+from tests.fixtures.security_child import no_seccomp_cache  # noqa: F401  (autouse)
 
 
 def problems_of(config, **kw):

@@ -17,6 +17,7 @@ from nsbox.security.plan import plan_security
 from nsbox.security.seccomp_default import default_profile
 from tests.conftest import require, require_no_subids, require_subids
 from tests.fixtures.security_child import apply_plan, run_in_child
+from tests.fixtures.security_child import no_seccomp_cache  # noqa: F401  (autouse)
 
 PY = "/usr/bin/python3"
 

@@ -147,18 +147,23 @@ def _plan_lsm(process: dict, problems) -> tuple[str | None, str | None]:
     return (apparmor if isinstance(apparmor, str) else None, selinux if isinstance(selinux, str) else None)
 
 
-def _plan_seccomp(profile, no_new_privs: bool, problems, warnings) -> dict | None:
+_DEFAULT = object()
+
+
+def _plan_seccomp(profile, no_new_privs: bool, problems, warnings, cache_dir) -> dict | None:
     if profile is None:
         return None
     if not isinstance(profile, dict):
         problems.append(("$.linux.seccomp", "must be an object"))
         return None
-    from .seccomp import compile_seccomp
+    from .seccomp import compile_seccomp, default_cache_dir
+    if cache_dir is _DEFAULT:
+        cache_dir = default_cache_dir()
     for key in ("listenerPath", "listenerMetadata"):
         if key in profile and not isinstance(profile[key], str):
             problems.append((f"$.linux.seccomp.{key}", "must be a string"))
     try:
-        compiled = compile_seccomp(profile)
+        compiled = compile_seccomp(profile, cache_dir=cache_dir)
     except SpecError as exc:
         problems.extend(exc.problems)
         return None
@@ -203,11 +208,13 @@ def _plan_process(process: dict, problems, warnings, last_cap: int) -> dict:
 
 
 def plan_security(config: dict, *, rootless: bool = False, container_id: str | None = None,
-                  new_keyring: bool = True) -> dict:
+                  new_keyring: bool = True, seccomp_cache_dir=_DEFAULT) -> dict:
     """The security plan of a container's init process. SpecError lists every problem with its JSON path.
 
     ``rootless``: the container runs in a user namespace owned by an unprivileged user (recorded; the
     child skips setgroups when /proc/self/setgroups says deny). ``container_id`` names the session keyring ("_ses.<id>").
+    ``seccomp_cache_dir``: where compiled filters are kept (default ``seccomp.default_cache_dir()``:
+    /var/lib/nsbox/seccomp as root; None compiles every time; NSBOX_SECCOMP_CACHE=0 turns it off).
     """
     if not isinstance(config, dict):
         raise SpecError([("$", "must be an object")])
@@ -221,7 +228,7 @@ def plan_security(config: dict, *, rootless: bool = False, container_id: str | N
     plan.update(_plan_process(process, problems, warnings, last_cap))
     linux = config.get("linux") or {}
     seccomp = _plan_seccomp(linux.get("seccomp") if isinstance(linux, dict) else None,
-                            plan["no_new_privs"], problems, warnings)
+                            plan["no_new_privs"], problems, warnings, seccomp_cache_dir)
     if problems:
         raise SpecError(problems)
     plan["apparmor_profile"], plan["selinux_label"] = _plan_lsm(process, problems)
