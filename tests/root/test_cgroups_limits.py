@@ -194,3 +194,21 @@ def test_kill_all_with_sigterm_reaches_every_process(managed, cleanup, unique_id
         time.sleep(0.01)
     assert m.pids() == []
     assert not m.is_frozen()
+
+
+def test_kill_all_keeps_a_paused_container_paused_except_for_sigkill(managed, cleanup, unique_id):
+    m = managed({}, unique_id)
+    p = gated(cleanup, "import time; time.sleep(60)")
+    m.add(p.pid)
+    go(p)
+    m.freeze()
+    m.kill_all(signal.SIGTERM)            # delivered when resumed, as with runc
+    assert m.is_frozen() and p.poll() is None
+    m.thaw()
+    assert p.wait(timeout=10) == -signal.SIGTERM
+    q = gated(cleanup, "import time; time.sleep(60)")
+    m.add(q.pid)
+    m.freeze()
+    m.kill_all(signal.SIGKILL)            # must run to die: thawed
+    assert q.wait(timeout=10) == -signal.SIGKILL
+    assert not m.is_frozen()

@@ -234,6 +234,8 @@ class CgroupManager:
         if sig == _signal.SIGKILL and self.v2 and self.v2.can_kill() \
                 and (self.mode == "v2" or set(self.pids()) <= set(self.v2.pids())):
             self.v2.kill()
+            if self.v1 and self.v1.is_frozen():      # the v1 freezer holds killed tasks: let them die
+                self.v1.thaw()
             return
         if self.v1 and "freezer" in self.v1.paths:
             self.v1.kill_all(sig)

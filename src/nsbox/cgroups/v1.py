@@ -146,8 +146,10 @@ class V1Driver:
         return path
 
     def kill_all(self, sig: int) -> None:
-        """Freeze, signal every task, thaw (so nothing forks between listing and signalling)."""
+        """Freeze, signal every task, thaw (so nothing forks between listing and signalling).
+        A paused cgroup stays paused, except for SIGKILL, which needs the tasks to run to die."""
         frozen = False
+        was_frozen = self.is_frozen()
         if "freezer" in self.paths:
             self.freeze()
             frozen = True
@@ -158,5 +160,5 @@ class V1Driver:
                 except ProcessLookupError:
                     pass
         finally:
-            if frozen:
+            if frozen and (not was_frozen or sig == signal.SIGKILL):
                 self.thaw()

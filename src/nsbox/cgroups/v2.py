@@ -122,6 +122,7 @@ class V2Driver:
         if sig == _signal.SIGKILL and self.can_kill():
             self.kill()
             return
+        was_frozen = self.is_frozen()
         self.freeze()
         try:
             for pid in self.pids():
@@ -130,4 +131,5 @@ class V2Driver:
                 except ProcessLookupError:
                     pass
         finally:
-            self.thaw()
+            if not was_frozen or sig == _signal.SIGKILL:   # a paused container stays paused
+                self.thaw()
