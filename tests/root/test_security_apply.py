@@ -112,3 +112,23 @@ def test_spec_error_before_anything_runs():
     with pytest.raises(SpecError) as info:
         plan_security({"process": {"capabilities": {"bounding": ["CAP_FOO"]}}})
     assert '$.process.capabilities.bounding[0]: unknown capability \'CAP_FOO\'' in str(info.value)
+
+
+def test_exec_plan_in_a_child(probe_path, cleanup):
+    """`exec`: its own user and capabilities from process.json, the container's seccomp and NNP."""
+    from nsbox.security.plan import plan_exec_security
+    from nsbox.security.seccomp_default import default_profile
+    caps = ["CAP_CHOWN", "CAP_KILL"]
+    base = plan_security({"process": {"noNewPrivileges": True,
+                                      "capabilities": {"bounding": caps, "permitted": caps, "effective": caps}},
+                          "linux": {"seccomp": default_profile(caps)}}, container_id="c-exec")
+    plan = plan_exec_security({"user": {"uid": 33, "gid": 33, "additionalGids": [4]}, "args": ["x"], "cwd": "/",
+                               "capabilities": {"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+                                                "effective": ["CAP_KILL"], "inheritable": ["CAP_KILL"],
+                                                "ambient": ["CAP_KILL"]}}, base)
+    seen = probe(plan, probe_path, cleanup, "uid", "gid", "groups", "caps", "no_new_privs", "seccomp",
+                 "seccomp_filters")
+    assert seen["uid"] == [33] * 3 and seen["gid"] == [33] * 3 and seen["groups"] == [4]
+    kill = caps_hex(["CAP_KILL"])
+    assert seen["caps"] == {"CapInh": kill, "CapPrm": kill, "CapEff": kill, "CapBnd": kill, "CapAmb": kill}
+    assert seen["no_new_privs"] == "1" and seen["seccomp"] == "2" and seen["seccomp_filters"] == "1"

@@ -339,6 +339,8 @@ def _compile(profile: dict, json_path: str) -> CompiledSeccomp:
                                      f"more than the kernel's {BPF_MAXINSNS}")])
     if uses_notify:
         flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER
+        if flags & FILTER_FLAGS["SECCOMP_FILTER_FLAG_TSYNC"]:  # the kernel refuses TSYNC+NEW_LISTENER alone
+            flags |= FILTER_FLAGS["SECCOMP_FILTER_FLAG_TSYNC_ESRCH"]
     return CompiledSeccomp(bpf, flags, uses_notify, warnings, len(bpf) // 8)
 
 
