@@ -155,3 +155,28 @@ def test_stats_have_runc_events_shape(runc_container, cleanup, unique_id):
     assert set(ours["cpu"]["usage"]) <= {"total", "percpu", "percpu_kernel", "percpu_user", "kernel", "user"}
     assert shape(ours["cpu"]["usage"]).keys() >= {"kernel", "user"}
     assert ours["network_interfaces"] is None and ours["intel_rdt"] == {}
+
+
+def test_update_writes_what_runc_update_writes(runc_container, cleanup, unique_id):
+    runc_cg = detect.own_cgroups(runc_container["pid"])
+    layout = detect.detect()
+    linux = dict(runc_container["cfg"]["linux"])
+    linux["cgroupsPath"] = f"/nsbox-diff-ours-{unique_id}"
+    m = for_container(linux, unique_id)
+    m.create()
+    cleanup.add(m.destroy)
+    res = subprocess.run(runc_container["base"] + [
+        "update", "--memory", str(300 << 20), "--memory-swap", str(600 << 20), "--memory-reservation",
+        str(100 << 20), "--pids-limit", "77", "--cpu-quota", "30000", "--cpu-period", "60000",
+        "--cpu-share", "1000", "--cpuset-cpus", "0-1", runc_container["id"]],
+        capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    m.update({"memory": {"limit": 300 << 20, "swap": 600 << 20, "reservation": 100 << 20},
+              "pids": {"limit": 77}, "cpu": {"quota": 30000, "period": 60000, "shares": 1000, "cpus": "0-1"}})
+    ours = m.paths()
+    for ctrl, name in (("memory", "memory.limit_in_bytes"), ("memory", "memory.memsw.limit_in_bytes"),
+                       ("memory", "memory.soft_limit_in_bytes"), ("pids", "pids.max"),
+                       ("cpu", "cpu.cfs_quota_us"), ("cpu", "cpu.cfs_period_us"), ("cpu", "cpu.shares"),
+                       ("cpuset", "cpuset.cpus")):
+        theirs = os.path.join(layout.v1[ctrl].mountpoint, runc_cg[ctrl].lstrip("/"), name)
+        assert read(os.path.join(ours[ctrl], name)) == read(theirs), (ctrl, name)
