@@ -109,7 +109,7 @@ def test_for_container_default_and_errors():
     v1only = parse_layout(V1_COMOUNT, ())
     with pytest.raises(CgroupError, match="hugetlb"):
         for_container({"resources": {"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}}, "c", layout=v1only, own={})
-    with pytest.raises(CgroupError, match="not enabled"):
+    with pytest.raises(CgroupError, match="cgroup v2, which is not enabled"):
         for_container({"resources": {"unified": {"memory.high": "1"}}}, "c", layout=v1only, own={})
     v2 = parse_layout(V2_MOUNTINFO, ("cpu",))
     with pytest.raises(CgroupError, match="real-time"):

@@ -141,7 +141,8 @@ class CgroupManager:
             if hybrid_v2 or res.get("unified"):
                 sub = {k: res[k] for k in ("hugepageLimits", "rdma", "unified") if res.get(k)}
                 if self.mode != "hybrid" or self.v2 is None:
-                    raise CgroupError("$.linux.resources.unified: cgroup v2 is not enabled on this host")
+                    what = "$.linux.resources.unified" if res.get("unified") else "$.linux.resources"
+                    raise CgroupError(f"{what}: needs cgroup v2, which is not enabled on this host")
                 for w in convert.v2_writes(sub):
                     if w.controller in ("hugetlb", "rdma") and w.controller not in hybrid_v2:
                         continue
