@@ -5,7 +5,6 @@ Run with -s to see the figures (median per phase, and cgroup.procs migration per
 from __future__ import annotations
 
 import os
-import signal
 import statistics
 import subprocess
 import time

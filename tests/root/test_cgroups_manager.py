@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
 from nsbox.cgroups import detect
 from nsbox.cgroups.manager import CgroupManager, for_container
 from nsbox.errors import CgroupError, SpecError
-from tests.conftest import require
 
 
 @pytest.fixture

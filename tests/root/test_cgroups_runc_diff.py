@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 
 import pytest
 
 from nsbox.cgroups import detect
 from nsbox.cgroups.manager import for_container
-from nsbox.errors import CgroupError
 from tests.conftest import require, require_tool
 
 

@@ -7,7 +7,6 @@ freeze/thaw use cgroup.freeze and wait for "frozen 1" in cgroup.events; kill use
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 
