@@ -57,7 +57,8 @@ def new_session(ctx):
 
 
 def session_keyring(ctx):
-    if ctx.plan.new_keyring:
+    # the security module's apply_early joins its own keyring
+    if ctx.plan.new_keyring and ctx.security is fallback_security:
         join_session_keyring(ctx.plan.container_id)
 
 

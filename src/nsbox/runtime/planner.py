@@ -100,13 +100,14 @@ def host_root_ids(linux: dict, userns: bool) -> tuple[int, int]:
     return lookup(linux.get("uidMappings")), lookup(linux.get("gidMappings"))
 
 
-def plan_security(config: dict, rootless: bool) -> dict:
+def plan_security(config: dict, rootless: bool, container_id: str | None = None, new_keyring: bool = True) -> dict:
     try:
         from ..security import plan_security as security_plan  # type: ignore
     except ImportError:
         security_plan = None
     if security_plan is not None:
-        return {"engine": "security", "plan": security_plan(config, rootless=rootless)}
+        return {"engine": "security", "plan": security_plan(config, rootless=rootless, container_id=container_id,
+                                                            new_keyring=new_keyring)}
     from .fallback_security import plan_fallback
     return {"engine": "fallback", "plan": plan_fallback(config)}
 
@@ -136,7 +137,7 @@ def make_plan(config: dict, bundle: str, container_id: str, *, rootless: bool, n
         args=tuple(process["args"]), env=tuple(process.get("env") or ()), cwd=process.get("cwd") or "/",
         terminal=bool(process.get("terminal")),
         console_size=(int(size.get("height", 0)), int(size.get("width", 0))) if size else None,
-        security=plan_security(config, rootless),
+        security=plan_security(config, rootless, container_id, not no_new_keyring),
         hooks_create_container=tuple(hooks.get("createContainer") or ()),
         hooks_start_container=tuple(hooks.get("startContainer") or ()),
         preserve_fds=preserve_fds, new_keyring=not no_new_keyring,
