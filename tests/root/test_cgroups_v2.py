@@ -148,6 +148,8 @@ def test_hugetlb_limit_on_cgroup2(v2_manager, unique_id):
     m = v2_manager({"resources": {"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}]}}, unique_id)
     path = m.paths()[""]
     assert int(open(f"{path}/hugetlb.2MB.max").read()) == 4 << 20
+    if os.path.exists(f"{path}/hugetlb.2MB.rsvd.max"):
+        assert int(open(f"{path}/hugetlb.2MB.rsvd.max").read()) == 4 << 20
     assert "hugetlb" in open(f"{os.path.dirname(path)}/cgroup.subtree_control").read().split()
 
 

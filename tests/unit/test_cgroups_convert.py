@@ -99,6 +99,7 @@ def test_v1_table_full():
         ("blkio", "blkio.throttle.read_iops_device", "8:0 100"),
         ("blkio", "blkio.throttle.write_iops_device", "8:0 200"),
         ("hugetlb", "hugetlb.2MB.limit_in_bytes", "4194304"),
+        ("hugetlb", "hugetlb.2MB.rsvd.limit_in_bytes", "4194304"),     # where it exists (quiet otherwise)
         ("net_cls", "net_cls.classid", "1048577"),
         ("net_prio", "net_prio.ifpriomap", "eth0 5"),
         ("rdma", "rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),
@@ -135,6 +136,7 @@ def test_v2_table_full():
         ("io", (("io.max", "8:0 riops=100"),)),
         ("io", (("io.max", "8:0 wiops=200"),)),
         ("hugetlb", (("hugetlb.2MB.max", "4194304"),)),
+        ("hugetlb", (("hugetlb.2MB.rsvd.max", "4194304"),)),
         ("rdma", (("rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),)),
         ("memory", (("memory.high", "90000000"),)),
         ("cgroup", (("cgroup.max.depth", "4"),)),

@@ -122,7 +122,8 @@ def test_hybrid_sends_cgroup2_only_controllers_to_the_unified_dir():
                       "c1", layout=HYBRID, own=OWN)
     v1w, v2w, dev = m.plan()
     assert [(w.file, w.value) for w in v1w] == [("pids.max", "4")]
-    assert [(w.file, w.value) for w in v2w] == [("hugetlb.2MB.max", "2097152"), ("cgroup.max.depth", "3")]
+    assert [(w.file, w.value) for w in v2w] == [("hugetlb.2MB.max", "2097152"), ("hugetlb.2MB.rsvd.max", "2097152"),
+                                                ("cgroup.max.depth", "3")]
     assert dev[0] == ("devices.deny", "a") and ("devices.allow", "c 1:3 rwm") in dev
 
 

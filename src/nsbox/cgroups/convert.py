@@ -26,17 +26,18 @@ UNIFIED_PREFIXES = V2_CONTROLLERS + ("cgroup",)
 class Write:
     """One setting: controller ("memory", "cpu", ...; "cgroup" for core files), candidate (file, value)
     pairs (the first existing file is written), optional (no candidate -> warn and skip, else
-    CgroupError), source (the JSON path it came from, for error messages). A plain class: no
-    dataclasses import on the start-up path."""
+    CgroupError; quiet: skip without a warning), source (the JSON path it came from, for error
+    messages). A plain class: no dataclasses import on the start-up path."""
 
-    __slots__ = ("controller", "candidates", "optional", "source")
+    __slots__ = ("controller", "candidates", "optional", "source", "quiet")
 
     def __init__(self, controller: str, candidates: tuple[tuple[str, str], ...], optional: bool = False,
-                 source: str = ""):
+                 source: str = "", quiet: bool = False):
         self.controller = controller
         self.candidates = candidates
-        self.optional = optional
+        self.optional = optional or quiet
         self.source = source
+        self.quiet = quiet
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Write) and (self.controller, self.candidates, self.optional, self.source) == \
@@ -367,6 +368,9 @@ def v1_writes(res: dict | None) -> list[Write]:
     for i, h in enumerate(res.get("hugepageLimits") or []):
         out.append(_w("hugetlb", f'hugetlb.{h["pageSize"]}.limit_in_bytes', h["limit"],
                       f"{base}.hugepageLimits[{i}]"))
+        # the reservation limit too, where the kernel has it (runc >= 1.1 does the same)
+        out.append(Write("hugetlb", ((f'hugetlb.{h["pageSize"]}.rsvd.limit_in_bytes', str(h["limit"])),),
+                         source=f"{base}.hugepageLimits[{i}]", quiet=True))
 
     net = res.get("network") or {}
     if net.get("classID"):
@@ -449,6 +453,8 @@ def v2_writes(res: dict | None) -> list[Write]:
 
     for i, h in enumerate(res.get("hugepageLimits") or []):
         out.append(_w("hugetlb", f'hugetlb.{h["pageSize"]}.max', h["limit"], f"{base}.hugepageLimits[{i}]"))
+        out.append(Write("hugetlb", ((f'hugetlb.{h["pageSize"]}.rsvd.max', str(h["limit"])),),
+                         source=f"{base}.hugepageLimits[{i}]", quiet=True))
 
     for dev, lim in (res.get("rdma") or {}).items():
         out.append(_w("rdma", "rdma.max", _rdma_line(dev, lim), f"{base}.rdma.{dev}"))

@@ -110,6 +110,8 @@ def _pick(directory: str, w: Write, warnings: list[str] | None) -> tuple[str, st
             return name, value
     names = " or ".join(n for n, _ in w.candidates)
     msg = f"{directory}: no {names} (needed for {w.source or w.controller}; controller or kernel feature missing)"
+    if w.quiet:
+        return None
     if w.optional:
         warn(msg + "; ignored")
         if warnings is not None:
