@@ -131,6 +131,8 @@ def set_names(ctx):
 def setup_console(ctx):
     if not ctx.plan.terminal:
         return
+    if ctx.plan.exec_mode:
+        os.setsid()  # the container's init runs new_session; an exec'd process needs its own for a tty
     master, slave = os.openpty()
     if ctx.plan.console_size and all(ctx.plan.console_size):
         rows, cols = ctx.plan.console_size
@@ -226,6 +228,14 @@ SETUP_STEPS = (
     finalize_security,       # groups, uid/gid, capabilities, no_new_privs: the last privileged step
     report_ready,            # the launcher writes state.json; we may now wait
 )
+EXEC_STEPS = (
+    apply_early_security,    # rlimits of the exec'd process
+    setup_console,           # its own pty, when it asks for a terminal
+    change_dir,
+    find_executable,
+    finalize_security,
+    report_ready,
+)
 START_STEPS = (
     wait_for_start,          # blocks until `start` opens exec.fifo
     start_container_hooks,
@@ -270,8 +280,12 @@ def run_steps(ctx, steps) -> None:
 
 
 def run(plan, chan, fifo_fd: int | None = None, state_json: str = "{}") -> int:
-    ctx = Context(plan, chan, fifo_fd, state_json)
-    run_steps(ctx, SETUP_STEPS if not plan.exec_mode else ())
+    try:
+        ctx = Context(plan, chan, fifo_fd, state_json)
+    except BaseException as exc:  # noqa: BLE001
+        chan.send_error(exc, "stage 2")
+        return 1
+    run_steps(ctx, SETUP_STEPS if not plan.exec_mode else EXEC_STEPS)
     run_steps(ctx, START_STEPS)
     try:
         exec_payload(ctx)

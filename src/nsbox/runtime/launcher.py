@@ -61,7 +61,9 @@ def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None) -
 
     ``on_runtime_hooks(pid) -> state_json`` runs prestart/createRuntime hooks when stage 2 asks.
     """
-    from .._init import stage1
+    from .._init import stage1, stage2  # noqa: F401 - the child must find every module loaded already
+    if (plan.security or {}).get("engine") == "security":
+        import nsbox.security.apply  # noqa: F401 - stage 2 may run in the container's mount namespace
     assert_single_threaded("creating a container")
     parent, child = Channel.pair()
     fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC) if fifo_path else None
