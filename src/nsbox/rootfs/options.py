@@ -5,8 +5,6 @@ Pure data: no syscalls. (The oci package may offer the same; this is the runtime
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..linux import consts as c
 
 # option -> (set?, flag): set=False means the option clears the flag.
@@ -46,16 +44,16 @@ IGNORED = {"defaults", "auto", "noauto", "user", "nouser", "_netdev", "tmpcopyup
            "idmap", "ridmap", "copy-symlink", "nofail"}
 
 
-@dataclass
 class MountOptions:
-    flags: int = 0
-    clear: int = 0
-    propagation: list[int] = field(default_factory=list)
-    bind: bool = False
-    recursive_bind: bool = False
-    attr_set: int = 0
-    attr_clr: int = 0
-    data: list[str] = field(default_factory=list)
+    """flags to set and clear, propagation changes, bind/rbind, recursive attrs, and fs data."""
+
+    __slots__ = ("flags", "clear", "propagation", "bind", "recursive_bind", "attr_set", "attr_clr", "data")
+
+    def __init__(self):
+        self.flags = self.clear = self.attr_set = self.attr_clr = 0
+        self.propagation: list[int] = []
+        self.bind = self.recursive_bind = False
+        self.data: list[str] = []
 
 
 def parse_mount_options(options) -> MountOptions:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
-
 from ..proc.channel import Channel
 from ..proc.fork import assert_single_threaded, fork_child
 from ..proc.procfs import start_time
@@ -18,12 +16,12 @@ from ..proc.procfs import start_time
 SETUP_TIMEOUT = 60.0
 
 
-@dataclass
 class Launched:
-    pid: int                 # the container's init, host pid
-    start_time: int
-    console_master: int | None
-    channel: Channel         # still open: send "committed" once the state is recorded
+    """The container's init (host pid, start time), its pty master if any, and the still-open channel:
+    send "committed" (``commit()``) once the state is recorded."""
+
+    def __init__(self, pid: int, start_time: int, console_master: int | None, channel: Channel):
+        self.pid, self.start_time, self.console_master, self.channel = pid, start_time, console_master, channel
 
     def commit(self) -> None:
         try:

@@ -9,7 +9,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import shutil
 
 from ..errors import ContainerExists, ContainerNotFound, UsageError
@@ -17,13 +16,13 @@ from ..errors import ContainerExists, ContainerNotFound, UsageError
 STATE_FILE = "state.json"
 FIFO_NAME = "exec.fifo"
 LOCK_FILE = "lock"
-VALID_ID = re.compile(r"^[\w+\-.]+$")
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 
 def check_id(container_id: str) -> str:
     if not container_id:
         raise UsageError("container id cannot be empty")
-    if not VALID_ID.match(container_id) or container_id in (".", ".."):
+    if not set(container_id) <= _ID_CHARS or container_id in (".", ".."):
         raise UsageError(f"invalid container id format: {container_id}")
     return container_id
 
