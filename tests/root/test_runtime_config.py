@@ -212,3 +212,17 @@ def test_failing_hook_fails_create_and_cleans_up(rt, tmp_path, unique_id, cleanu
     res = rt.run("create", "--bundle", bundle, unique_id)
     assert res.returncode == 1 and "createRuntime hook" in res.stderr
     assert not os.path.exists(os.path.join(rt.root, unique_id))
+
+
+def test_seccomp_installed_last(rt, tmp_path, unique_id, cleanup):
+    def edit(c):
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                                 "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                                               "errnoRet": 1}]}
+        c["process"]["args"] = ["/bin/sh", "-c", "grep ^Seccomp: /proc/self/status; mkdir /tmp/x 2>&1 | grep -c 'not permitted'"]
+        c["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+    bundle = probe_bundle(str(tmp_path / "bundle"), (), edit)
+    cleanup.add(rt.force_delete, unique_id)
+    res = rt.run("run", "--bundle", bundle, unique_id)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["Seccomp:", "2", "1"]
