@@ -81,3 +81,22 @@ def test_cwd_detector_sees_host_cwd_when_weakened(runtime, tmp_path, unique_id, 
     res = runtime.ok("run", "--preserve-fds", "1", "--bundle", bundle.path, unique_id, leak_dir=dirname(host_dir))
     report = last_json(res.stdout, res.stderr)
     assert report["via_cwd"], report
+
+
+def test_exec_cwd_through_proc_self_fd(runtime, tmp_path, unique_id, host_dir):
+    """`<runtime> exec --cwd /proc/self/fd/N` for every leaked N: refused or inside the rootfs."""
+    bundle = make_bundle(str(tmp_path / "bundle"), ["/bb/sleep", "30"])
+    runtime.start_detached(bundle, unique_id)
+    outcomes = {}
+    for n in LEAKED_FDS:
+        res = runtime.run("exec", "--cwd", f"/proc/self/fd/{n}", unique_id,
+                          *attack_args("host_reach.py", host_dir), leak_dir=dirname(host_dir))
+        if res.returncode == 0:
+            report = last_json(res.stdout, res.stderr)
+            assert not report["via_cwd"] and not report["via_fds"], f"escaped through exec cwd fd {n}: {report}"
+            outcomes[n] = report["cwd"]
+        else:
+            assert "{" not in res.stdout, res.stdout
+            outcomes[n] = "refused"
+    assert runtime.exists(unique_id), "a refused exec must leave the container running"
+    assert open(host_dir).read() == "host only\n", outcomes
