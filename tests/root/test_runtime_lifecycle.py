@@ -94,3 +94,30 @@ def test_no_python_left_after_start(rt, tmp_path, unique_id, cleanup):
     pids = [int(p) for p in rt.ok("ps", "-f", "json", unique_id).stdout.strip("[]\n").split(",")]
     assert len(pids) == 1
     assert os.path.realpath(f"/proc/{pids[0]}/exe").endswith("busybox")
+
+
+def test_library_caller_with_threads_uses_the_helper(tmp_path, unique_id, cleanup):
+    """A threaded caller cannot fork stage 1: the runtime starts a fresh interpreter instead."""
+    import subprocess
+    import sys
+    import textwrap
+    bundle = make_bundle(str(tmp_path / "b"), ["sh", "-c", "echo threaded-ok $$"])
+    state = str(tmp_path / "state")
+    script = textwrap.dedent(f"""
+        import sys, threading, time
+        from nsbox.runtime.container import Runtime
+        from nsbox.runtime.foreground import run_container
+        stop = threading.Event()
+        t = threading.Thread(target=stop.wait, daemon=True)
+        t.start()
+        assert threading.active_count() > 1
+        code = run_container(Runtime({state!r}), {unique_id!r}, {bundle!r})
+        stop.set()
+        sys.exit(code)
+    """)
+    cleanup.add(lambda: subprocess.run([sys.executable, "-m", "nsbox.cli.runc", "--root", state, "delete", "-f",
+                                        unique_id], capture_output=True))
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "threaded-ok 1"

@@ -35,6 +35,12 @@ DEBUG = bool(os.environ.get("NSBOX_DEBUG"))
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+def preload(plan) -> None:
+    """Import, while the host's filesystem is still ours, what the steps will need."""
+    if (plan.security or {}).get("engine") == "security":
+        import nsbox.security.apply  # noqa: F401
+
+
 class Context:
     """What the steps share: the plan, the channel, the security module, fds handed over by the launcher."""
 

@@ -10,7 +10,7 @@ import os
 import signal
 import time
 from ..proc.channel import Channel
-from ..proc.fork import assert_single_threaded, fork_child
+from ..proc.fork import fork_child, is_single_threaded
 from ..proc.procfs import start_time
 
 SETUP_TIMEOUT = 60.0
@@ -54,21 +54,36 @@ def _kill_and_reap(pid: int | None, reap: bool) -> None:
             time.sleep(0.005)
 
 
+def start_helper(plan, chan_fd: int, fifo_fd: int | None):
+    """A fresh ``python -I -S`` running _init.helper as stage 1: safe to start from a threaded caller."""
+    import subprocess
+    import sys
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = f"import sys; sys.path.insert(0, {pkg_parent!r}); from nsbox._init.helper import main; main()"
+    keep = [chan_fd, *range(3, 3 + plan.preserve_fds)] + ([fifo_fd] if fifo_fd is not None else [])
+    return subprocess.Popen([sys.executable, "-I", "-S", "-c", code, str(chan_fd), str(os.getpid()),
+                             str(fifo_fd if fifo_fd is not None else -1)], pass_fds=keep, close_fds=True)
+
+
 def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None) -> Launched:
     """Start the container's init and bring it to 'ready' (waiting on exec.fifo).
 
     ``on_runtime_hooks(pid) -> state_json`` runs prestart/createRuntime hooks when stage 2 asks.
     """
-    from .._init import stage1, stage2  # noqa: F401 - the child must find every module loaded already
-    if (plan.security or {}).get("engine") == "security":
-        import nsbox.security.apply  # noqa: F401 - stage 2 may run in the container's mount namespace
-    assert_single_threaded("creating a container")
+    from .._init import stage1, stage2
+    stage2.preload(plan)  # stage 2 may run in the container's mount namespace: import everything now
     parent, child = Channel.pair()
     fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC) if fifo_path else None
     stage1_pid = init_pid = None
+    helper = None
     master = None
     try:
-        stage1_pid = fork_child(lambda: stage1.run(plan, child, fifo_fd))
+        if is_single_threaded():
+            stage1_pid = fork_child(lambda: stage1.run(plan, child, fifo_fd))
+        else:
+            helper = start_helper(plan, child.fileno(), fifo_fd)
+            stage1_pid = helper.pid
+            parent.send("plan", plan=plan.to_json())
         child.close()
         msg, _ = parent.expect("attach", SETUP_TIMEOUT)
         if cgroup is not None:
@@ -79,7 +94,10 @@ def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None) -
         parent.send("go")
         msg, _ = parent.expect("pid", SETUP_TIMEOUT)
         init_pid = int(msg["pid"])
-        os.waitpid(stage1_pid, 0)
+        if helper is not None:
+            helper.wait()
+        else:
+            os.waitpid(stage1_pid, 0)
         stage1_pid = None
         while True:
             msg, fds = parent.recv(SETUP_TIMEOUT)
@@ -96,6 +114,8 @@ def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None) -
     except BaseException:
         _kill_and_reap(init_pid, reap=False)
         _kill_and_reap(stage1_pid, reap=True)
+        if helper is not None:
+            helper.returncode = -9  # reaped above
         if master is not None:
             os.close(master)
         parent.close()
