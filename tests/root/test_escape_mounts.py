@@ -22,7 +22,14 @@ LINKS = {
     "rel": ("evil", "../../../../../../../../.."),
     "chain": ("evil", "hop/../../../../../../../.."),
     "link-to-link": ("evil", "/bounce"),
+    "dotdot-dest": (None, None),  # no symlink: the destination itself climbs with ..
 }
+
+
+def destination(kind: str, host_target: str) -> str:
+    if kind == "dotdot-dest":
+        return "/.." * 12 + host_target
+    return "/evil" + host_target
 
 
 @pytest.fixture
@@ -46,7 +53,8 @@ def symlink_bundle(tmp_path, host_target, kind):
     os.makedirs(os.path.join(bundle.rootfs, "hop"))
     if kind == "link-to-link":
         os.symlink("/", os.path.join(bundle.rootfs, "bounce"))
-    os.symlink(target, os.path.join(bundle.rootfs, name))
+    if name:
+        os.symlink(target, os.path.join(bundle.rootfs, name))
     payload = tmp_path / "payload"
     payload.mkdir()
     (payload / "payload").write_text("from the config's source\n")
@@ -56,7 +64,7 @@ def symlink_bundle(tmp_path, host_target, kind):
 @pytest.mark.parametrize("kind", sorted(LINKS))
 def test_symlinked_destination_stays_in_rootfs(runtime, tmp_path, unique_id, host_target, kind):
     bundle, payload = symlink_bundle(tmp_path, host_target, kind)
-    bundle.add_mount("/evil" + host_target, payload, options=["rbind", "rw"])
+    bundle.add_mount(destination(kind, host_target), payload, options=["rbind", "rw"])
     bundle.write()
     res = runtime.run("run", "--bundle", bundle.path, unique_id)
     if res.returncode == 0:
