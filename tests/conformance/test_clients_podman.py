@@ -224,3 +224,68 @@ def test_same_view_as_runc(podman_views, options, section, request):
     assert "error" not in nsbox, nsbox.get("error")
     assert runc[section], f"empty {section} section"
     assert view_differences({section: runc[section]}, {section: nsbox[section]}) == {}
+
+
+def test_stdin_through_conmon(podman):
+    """`podman run -i`: conmon hands the runtime a pipe as stdin; the container reads it to EOF."""
+    res = podman.run("run", "--rm", "-i", "--rootfs", podman.rootfs, "sh", "-c", "cat; echo; echo done",
+                     input="line1\nline2\n", stdin=None)
+    assert res.returncode == 0, podman.explain("run -i", res)
+    assert res.stdout == "line1\nline2\n\ndone\n"
+
+
+def test_init_killed_behind_podmans_back(podman, unique_id):
+    """SIGKILL to the container's init from the host: conmon (the runtime's subreaper for the container)
+    reaps it and podman records 137. (podman 4.3 never asks the runtime `state` in these flows.)"""
+    podman.ok("run", "-d", "--name", unique_id, "--rootfs", podman.rootfs, "sh", "-c", TRAPPED_LOOP)
+    pid = int(podman.inspect(unique_id, "{{.State.Pid}}"))
+    conmon = int(podman.inspect(unique_id, "{{.State.ConmonPid}}"))
+    with open(f"/proc/{pid}/stat") as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) == conmon  # reparented to conmon
+    os.kill(pid, 9)
+    podman.ok("wait", unique_id, timeout=30)
+    out = podman.ok("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
+    assert f"{unique_id} Exited (137)" in out
+
+
+def test_pause_unpause(podman, unique_id):
+    cid = podman.ok("run", "-d", "--name", unique_id, "--rootfs", podman.rootfs, "sh", "-c",
+                    TRAPPED_LOOP).stdout.strip()
+    podman.ok("pause", unique_id)
+    assert podman.inspect(unique_id, "{{.State.Status}}") == "paused"
+    with open(f"/sys/fs/cgroup/freezer/libpod_parent/libpod-{cid}/freezer.state") as f:
+        assert f.read().strip() == "FROZEN"
+    podman.ok("unpause", unique_id)
+    assert podman.inspect(unique_id, "{{.State.Status}}") == "running"
+    with open(f"/sys/fs/cgroup/freezer/libpod_parent/libpod-{cid}/freezer.state") as f:
+        assert f.read().strip() == "THAWED"
+    subs = podman.wrapper.subcommands()
+    assert "pause" in subs and "resume" in subs
+
+
+def test_restart_makes_a_new_init(podman, unique_id):
+    podman.ok("run", "-d", "--name", unique_id, "--rootfs", podman.rootfs, "sh", "-c", TRAPPED_LOOP)
+    first = int(podman.inspect(unique_id, "{{.State.Pid}}"))
+    podman.ok("restart", "--time", "10", unique_id)
+    second = int(podman.inspect(unique_id, "{{.State.Pid}}"))
+    assert second != first and os.path.exists(f"/proc/{second}")
+    assert podman.inspect(unique_id, "{{.State.Status}}") == "running"
+    subs = podman.wrapper.subcommands()
+    # stop (kill 15), then delete and a fresh create/start of the same id
+    assert subs.count("create") == 2 and subs.count("start") == 2 and "kill" in subs
+
+
+def test_join_namespaces_of_another_container(podman, unique_id):
+    """--pid/--ipc/--uts/--net container:X: podman's spec gives namespace paths /proc/<pid>/ns/*."""
+    podman.ok("run", "-d", "--name", unique_id, "--hostname", "first", "--rootfs", podman.rootfs,
+              "sh", "-c", TRAPPED_LOOP)
+    pid = int(podman.inspect(unique_id, "{{.State.Pid}}"))
+    res = podman.ok("run", "--rm", *(f"--{ns}=container:{unique_id}" for ns in ("pid", "ipc", "uts", "network")),
+                    "--rootfs", podman.rootfs, "sh", "-c",
+                    "hostname; for n in pid ipc uts net mnt; do readlink /proc/self/ns/$n; done; ps -o pid,args")
+    lines = res.stdout.splitlines()
+    assert lines[0] == "first"
+    for ns, line in zip(("pid", "ipc", "uts", "net"), lines[1:5]):
+        assert line == os.readlink(f"/proc/{pid}/ns/{ns}"), (ns, line)
+    assert lines[5] != os.readlink(f"/proc/{pid}/ns/mnt")  # its own mount namespace
+    assert any("while :" in line or "sh -c trap" in line for line in lines[6:]), lines
