@@ -55,3 +55,61 @@ def test_missing_command_is_one_line():
     res = nsbox_run("--", "/nonexistent/cmd")
     assert res.returncode == 1
     assert res.stderr.count("\n") == 1 and "/nonexistent/cmd" in res.stderr
+
+
+def test_tarball_rootfs_unpacked_once(tmp_path, cleanup):
+    import shutil
+    import tarfile
+    from nsbox.paths import cache_root
+    from tests.fixtures.bundles import busybox_rootfs
+    root = busybox_rootfs(str(tmp_path / "rootfs"))
+    with open(os.path.join(root, "etc", "marker"), "w") as f:
+        f.write(str(tmp_path) + "\n")  # unique content: a unique cache key
+    tarball = str(tmp_path / "rootfs.tar")
+    with tarfile.open(tarball, "w") as tar:
+        tar.add(root, arcname=".")
+    before = set(os.listdir(os.path.join(cache_root(), "rootfs"))) if os.path.isdir(os.path.join(cache_root(), "rootfs")) else set()
+    res = nsbox_run("--rootfs", tarball, "--", "/bin/sh", "-c", "cat /etc/marker; ls /usr 2>&1 | head -1")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[0] == str(tmp_path)
+    after = set(os.listdir(os.path.join(cache_root(), "rootfs")))
+    new = after - before
+    assert len(new) == 1
+    for name in new:
+        cleanup.add(shutil.rmtree, os.path.join(cache_root(), "rootfs", name), ignore_errors=True)
+    res = nsbox_run("--rootfs", tarball, "--", "/bin/cat", "/etc/marker")
+    assert res.returncode == 0 and set(os.listdir(os.path.join(cache_root(), "rootfs"))) == after
+
+
+def test_interactive_tty():
+    import pty
+    import select
+    import time
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execv(NSBOX, [NSBOX, "run", "-it", "--", "/bin/sh", "-c", "echo ready; read x; echo got-$x; tty"])
+    try:
+        out = b""
+        sent = False
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if b"ready" in out and not sent:
+                    os.write(master, b"hello\n")
+                    sent = True
+        else:
+            os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(master)
+    text = out.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "got-hello" in text and "/dev/pts/" in text

@@ -14,7 +14,7 @@ def relay_terminal(master: int, pid: int) -> None:
     saved = None
     if os.isatty(0):
         saved = termios.tcgetattr(0)
-        tty.setraw(0)
+        tty.setraw(0, termios.TCSANOW)  # TCSAFLUSH would drop type-ahead
     stdin_open = True
     try:
         while True:
