@@ -70,13 +70,13 @@ def test_tarball_rootfs_unpacked_once(tmp_path, cleanup):
         tar.add(root, arcname=".")
     before = set(os.listdir(os.path.join(cache_root(), "rootfs"))) if os.path.isdir(os.path.join(cache_root(), "rootfs")) else set()
     res = nsbox_run("--rootfs", tarball, "--", "/bin/sh", "-c", "cat /etc/marker; ls /usr 2>&1 | head -1")
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines()[0] == str(tmp_path)
     after = set(os.listdir(os.path.join(cache_root(), "rootfs")))
     new = after - before
-    assert len(new) == 1
     for name in new:
         cleanup.add(shutil.rmtree, os.path.join(cache_root(), "rootfs", name), ignore_errors=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[0] == str(tmp_path)
+    assert len(new) == 1
     res = nsbox_run("--rootfs", tarball, "--", "/bin/cat", "/etc/marker")
     assert res.returncode == 0 and set(os.listdir(os.path.join(cache_root(), "rootfs"))) == after
 
