@@ -132,9 +132,10 @@ def test_run_tty(podman, unique_id):
 NSBOX_NOT_EXECUTABLE = pytest.mark.xfail(
     strict=True,
     reason="podman maps the runtime's error text to an exit code: runc says 'exec: \"/etc/passwd\": "
-           "permission denied' (podman exits 126), nsbox-runc create says 'find executable: exec: "
-           "\"/etc/passwd\": stat /etc/passwd: no such file or directory' for a file that exists but is "
-           "not executable, so podman exits 127")
+           "permission denied' (podman exits 126); nsbox-runc create and exec log "
+           "{level: error, msg: 'find executable: exec: \"/etc/passwd\": stat /etc/passwd: no such file or "
+           "directory'} for a file that exists but is not executable, so podman exits 127 "
+           "('OCI runtime attempted to invoke a command that was not found')")
 
 
 @pytest.mark.parametrize("program,code", [("/nonexistent", 127), ("/etc/passwd", 126)])
@@ -289,3 +290,26 @@ def test_join_namespaces_of_another_container(podman, unique_id):
         assert line == os.readlink(f"/proc/{pid}/ns/{ns}"), (ns, line)
     assert lines[5] != os.readlink(f"/proc/{pid}/ns/mnt")  # its own mount namespace
     assert any("while :" in line or "sh -c trap" in line for line in lines[6:]), lines
+
+
+def test_exec_process_json_fields(podman, unique_id):
+    """conmon hands `exec --process <file>` a process.json with user, cwd, env and capabilities."""
+    podman.ok("run", "-d", "--name", unique_id, "--rootfs", podman.rootfs, "sh", "-c", TRAPPED_LOOP)
+    res = podman.run("exec", "--user", "1000:1000", "--workdir", "/tmp", "--env", "FOO=bar", unique_id,
+                     "sh", "-c", 'id -u; id -g; pwd; echo "$FOO"; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status')
+    assert res.returncode == 0, podman.explain("exec --user --workdir --env", res)
+    lines = res.stdout.split("\n")
+    assert lines[:4] == ["1000", "1000", "/tmp", "bar"], lines
+    # a non-root exec keeps no effective capabilities (as with runc)
+    assert lines[4].split() == ["CapEff:", "0000000000000000"], lines
+
+
+@pytest.mark.parametrize("program,code", [("/nonexistent", 127), ("/etc/passwd", 126)])
+def test_exec_bad_program_exit_code(podman, unique_id, request, program, code):
+    if program == "/etc/passwd":
+        maybe_xfail(request, podman.runtime, NSBOX_NOT_EXECUTABLE)
+    podman.ok("run", "-d", "--name", unique_id, "--rootfs", podman.rootfs, "sh", "-c", TRAPPED_LOOP)
+    res = podman.run("exec", unique_id, program)
+    assert res.returncode == code, podman.explain("exec", res)
+    # the container is unharmed
+    assert podman.inspect(unique_id, "{{.State.Status}}") == "running"
