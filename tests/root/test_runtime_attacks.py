@@ -160,3 +160,23 @@ def test_no_imports_after_pivot_root(tmp_path, unique_id, cleanup):
                          stdin=subprocess.DEVNULL)
     assert res.returncode == 0, res.stderr
     assert "import after pivot_root" not in res.stderr
+
+
+def test_runtime_runs_from_a_read_only_interpreter_with_sys_ptrace(tmp_path, unique_id, cleanup):
+    """CAP_SYS_PTRACE lets a container open /proc/PID/exe of the runtime joining it: then the runtime runs
+    from a read-only bind of its interpreter, so that file cannot be reopened for writing (EROFS)."""
+    bundle = make_bundle(str(tmp_path / "b"), ["sleep", "100"])
+    cfg = read_config(bundle)
+    for kind in ("bounding", "effective", "permitted"):
+        cfg["process"]["capabilities"][kind].append("CAP_SYS_PTRACE")
+    write_config(bundle, cfg)
+    rt = Runtime("nsbox-runc", str(tmp_path / "state"))
+    cleanup.add(rt.force_delete, unique_id)
+    rt.ok("create", "--bundle", bundle, unique_id)
+    pid = rt.state(unique_id)["pid"]          # still the runtime's interpreter, waiting on exec.fifo
+    host_python = os.stat(os.path.realpath(sys.executable))
+    exe = os.stat(f"/proc/{pid}/exe")
+    assert (exe.st_dev, exe.st_ino) == (host_python.st_dev, host_python.st_ino)  # the host's interpreter...
+    # the mount the exe lies on (detached by pivot_root, so not in any mountinfo) is read-only
+    assert os.statvfs(f"/proc/{pid}/exe").f_flag & os.ST_RDONLY  # ...reached through a read-only mount
+    assert not os.statvfs(os.path.realpath("/usr/bin/python3")).f_flag & os.ST_RDONLY  # the host's is not

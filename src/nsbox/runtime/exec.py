@@ -65,7 +65,7 @@ def process_from_args(config: dict, args) -> dict:
 def exec_process(rt, container_id: str, process: dict, *, detach: bool = False, pid_file: str | None = None,
                  console_socket: str | None = None, preserve_fds: int = 0, ignore_paused: bool = False) -> int:
     from .launcher import launch
-    from .planner import load_config, plan_security
+    from .planner import load_config, needs_sealed_runtime, plan_security
     state = rt.store.read(container_id)
     status = rt.status_of(container_id, state)
     if status == st.STOPPED:
@@ -90,7 +90,8 @@ def exec_process(rt, container_id: str, process: dict, *, detach: bool = False, 
         userns_create=False, ns_join=namespaces_to_join(state["pid"]), args=tuple(process["args"]),
         env=tuple(process.get("env") or ()), cwd=process.get("cwd") or "/", terminal=bool(process.get("terminal")),
         console_size=(int(size.get("height", 0)), int(size.get("width", 0))) if size else None,
-        security=sec, preserve_fds=preserve_fds, new_keyring=False, exec_mode=True)
+        security=sec, preserve_fds=preserve_fds, new_keyring=False, exec_mode=True,
+        seal_runtime=needs_sealed_runtime(config))
     cgroup = rt._cgroup(state)
     if not detach:
         from ..linux.prctl import set_child_subreaper

@@ -61,8 +61,16 @@ def start_helper(plan, chan_fd: int, fifo_fd: int | None):
     pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     code = f"import sys; sys.path.insert(0, {pkg_parent!r}); from nsbox._init.helper import main; main()"
     keep = [chan_fd, *range(3, 3 + plan.preserve_fds)] + ([fifo_fd] if fifo_fd is not None else [])
-    return subprocess.Popen([sys.executable, "-I", "-S", "-c", code, str(chan_fd), str(os.getpid()),
-                             str(fifo_fd if fifo_fd is not None else -1)], pass_fds=keep, close_fds=True)
+    argv = [sys.executable, "-I", "-S", "-c", code, str(chan_fd), str(os.getpid()),
+            str(fifo_fd if fifo_fd is not None else -1)]
+    if plan.seal_runtime:
+        # A private mount namespace where the interpreter is a read-only bind of itself: what a container
+        # process may reach through /proc/PID/exe cannot be reopened for writing (EROFS), and the
+        # container cannot remount a mount of another namespace. (runc: a sealed or read-only clone.)
+        exe = os.path.realpath(sys.executable)
+        argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$0" "$@"', exe, *argv[1:]]
+    return subprocess.Popen(argv, pass_fds=keep, close_fds=True)
 
 
 def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None) -> Launched:
@@ -78,7 +86,7 @@ def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None) -
     helper = None
     master = None
     try:
-        if is_single_threaded():
+        if is_single_threaded() and not plan.seal_runtime:
             stage1_pid = fork_child(lambda: stage1.run(plan, child, fifo_fd))
         else:
             helper = start_helper(plan, child.fileno(), fifo_fd)

@@ -37,6 +37,8 @@ FIELDS = {
     "new_keyring": True,
     "root_source": None,          # bound onto ``root`` first (a host "/" cannot be pivoted into)
     "exec_mode": False,           # `exec` into a running container: no rootfs set-up
+    "seal_runtime": False,        # run stage 1/2 from a read-only bind of the interpreter (CVE-2019-5736
+                                  # with CAP_SYS_PTRACE: the container can reach /proc/PID/exe)
 }
 
 

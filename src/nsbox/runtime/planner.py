@@ -140,8 +140,15 @@ def make_plan(config: dict, bundle: str, container_id: str, *, rootless: bool, n
         security=plan_security(config, rootless, container_id, not no_new_keyring),
         hooks_create_container=tuple(hooks.get("createContainer") or ()),
         hooks_start_container=tuple(hooks.get("startContainer") or ()),
-        preserve_fds=preserve_fds, new_keyring=not no_new_keyring,
+        preserve_fds=preserve_fds, new_keyring=not no_new_keyring, seal_runtime=needs_sealed_runtime(config),
     )
+
+
+def needs_sealed_runtime(config: dict) -> bool:
+    """With CAP_SYS_PTRACE a container process can open /proc/PID/exe of the (non-dumpable) runtime
+    while it joins; then the runtime must run from a read-only bind of its interpreter."""
+    caps = ((config.get("process") or {}).get("capabilities") or {}).get("bounding") or []
+    return "CAP_SYS_PTRACE" in caps and os.geteuid() == 0
 
 
 PERSONALITY = {"LINUX": 0x0000, "LINUX32": 0x0008}
