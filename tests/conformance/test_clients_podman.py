@@ -167,6 +167,9 @@ OPTION_SETS = {
     "privileged": ("--privileged",),
     "unconfined": ("--security-opt", "seccomp=unconfined", "--cap-add", "SYS_ADMIN"),
     "volume-device": ("--volume", "{vol}:/data:ro", "--device", "/dev/fuse", "--workdir", "/data"),
+    "misc": ("--cgroupns", "private", "--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.shmmax=65536",
+             "--oom-score-adj", "100", "--shm-size", "1m", "--env", "FOO=bar", "--group-add", "10",
+             "--ulimit", "core=1024:2048", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"),
 }
 NSBOX_DEVICE_FILEMODE = (
     "podman sends linux.devices[].fileMode with the file-type bits of the host node (st_mode: 8576 = "
