@@ -54,6 +54,7 @@ class Context:
             self.security = fallback_security
         self.security_plan = (plan.security or {}).get("plan")
         self.executable: str | None = None
+        self.env = list(plan.env)
 
 
 # --- the steps ---------------------------------------------------------------------------------
@@ -185,6 +186,23 @@ def finalize_security(ctx):
         ctx.security.finalize_process(ctx.security_plan)
 
 
+def default_home(ctx):
+    """As runc: without HOME in the environment, the user's home from the rootfs's /etc/passwd, else "/"."""
+    if any(e.startswith("HOME=") for e in ctx.env):
+        return
+    uid, home = str(os.getuid()), "/"
+    try:
+        with open("/etc/passwd") as f:  # parsed by hand: pwd/NSS would load the container's libraries
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == uid:
+                    home = fields[5] or "/"
+                    break
+    except OSError:
+        pass
+    ctx.env.append(f"HOME={home}")
+
+
 def report_ready(ctx):
     ctx.chan.send("ready")
     ctx.chan.expect("committed", timeout=None)
@@ -232,6 +250,7 @@ SETUP_STEPS = (
     change_dir,              # cwd inside the new root (checked)
     find_executable,         # a missing binary fails `create`, as in runc
     finalize_security,       # groups, uid/gid, capabilities, no_new_privs: the last privileged step
+    default_home,            # HOME for the final uid, from the container's /etc/passwd
     report_ready,            # the launcher writes state.json; we may now wait
 )
 EXEC_STEPS = (
@@ -240,6 +259,7 @@ EXEC_STEPS = (
     change_dir,
     find_executable,
     finalize_security,
+    default_home,
     report_ready,
 )
 START_STEPS = (
@@ -250,9 +270,12 @@ START_STEPS = (
 
 
 def lookup_executable(name: str, env) -> str:
+    """runc's wording, which callers (podman) map to exit codes 127 (not found) and 126 (not executable)."""
     if "/" in name:
-        if not os.access(name, os.X_OK):
+        if not os.path.exists(name):
             raise OSError(2, f'exec: "{name}": stat {name}: no such file or directory')
+        if os.path.isdir(name) or not os.access(name, os.X_OK):
+            raise OSError(13, f'exec: "{name}": permission denied')
         return name
     path = DEFAULT_PATH
     for item in env:
@@ -269,7 +292,7 @@ def exec_payload(ctx) -> None:
     keep = set(range(3, 3 + ctx.plan.preserve_fds))
     close_fds_except(keep)
     reset_signals_for_exec()
-    env = dict(e.split("=", 1) for e in ctx.plan.env if "=" in e)
+    env = dict(e.split("=", 1) for e in ctx.env if "=" in e)
     os.execve(ctx.executable, list(ctx.plan.args), env)
 
 

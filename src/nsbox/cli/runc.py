@@ -133,19 +133,35 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def in_user_namespace() -> bool:
+    """True inside a user namespace other than the initial one (its uid_map is not the identity)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
 def resolve_rootless(value: str) -> bool:
+    """runc's --rootless auto: rootless when not root, or root only inside a user namespace."""
     if value == "true":
         return True
     if value == "false":
         return False
-    if os.geteuid() != 0:
-        return True
-    return False
+    return os.geteuid() != 0 or in_user_namespace()
+
+
+def default_root() -> str | None:
+    """As runc: $XDG_RUNTIME_DIR/nsbox also for "root" inside a user namespace (rootless podman)."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if os.geteuid() == 0 and xdg and in_user_namespace() and os.environ.get("USER", "root") != "root":
+        return os.path.join(xdg, "nsbox")
+    return None
 
 
 def runtime_for(args):
     from ..runtime.container import Runtime
-    return Runtime(root=args.root, rootless=resolve_rootless(args.rootless))
+    return Runtime(root=args.root or default_root(), rootless=resolve_rootless(args.rootless))
 
 
 # --- commands -------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from .resolve import ensure_in_root, fd_path, open_in_root
 
 
 def host_hierarchies(mountinfo: list[dict]) -> list[dict]:
+    """v1 hierarchies, or the cgroup2 mount on a pure v2 host (a hybrid host's "unified" is left out, as
+    runc does)."""
     out = []
     for m in mountinfo:
         if m["fstype"] == "cgroup":
@@ -27,6 +29,8 @@ def host_hierarchies(mountinfo: list[dict]) -> list[dict]:
         elif m["fstype"] == "cgroup2":
             out.append({"host": m["mountpoint"], "fstype": "cgroup2", "options": None,
                         "name": os.path.basename(m["mountpoint"]) if m["mountpoint"] != "/sys/fs/cgroup" else ""})
+    if any(h["fstype"] == "cgroup" for h in out):
+        out = [h for h in out if h["fstype"] == "cgroup"]
     return out
 
 
@@ -90,12 +94,7 @@ def apply_cgroup_mount(root_fd: int, op: dict, new_cgroupns: bool) -> None:
                         os.close(dfd)
                 except OSError:
                     pass
-    if readonly:
-        fd = open_in_root(root_fd, target)
-        try:
-            mount(None, fd_path(fd), None, c.MS_REMOUNT | c.MS_RDONLY | flags, "mode=755")
-        finally:
-            os.close(fd)
+    # the tmpfs itself stays writable, as runc leaves it (the hierarchies below are read-only)
 
 
 def _mount_one(where: str, h: dict, flags: int, new_cgroupns: bool) -> bool:

@@ -155,8 +155,8 @@ class Runtime:
         try:
             manager.create()
         except Exception:
-            if self.rootless and not linux.get("resources"):
-                return None  # rootless without delegation: run without a cgroup of our own
+            if self.rootless and not has_limits(linux.get("resources")):
+                return None  # as runc: rootless without delegation and no limits asked: no cgroup of our own
             raise
         return manager
 
@@ -268,6 +268,14 @@ class Runtime:
         if not st.init_alive(state.get("pid"), state.get("start_time")):
             return []
         return pids_in_pid_namespace(state["pid"])
+
+
+LIMIT_KEYS = ("memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma", "unified")
+
+
+def has_limits(resources: dict | None) -> bool:
+    """Does linux.resources ask for any limit (device rules alone do not count, as in runc rootless)?"""
+    return any(bool((resources or {}).get(key)) for key in LIMIT_KEYS)
 
 
 def pids_in_pid_namespace(init_pid: int) -> list[int]:
