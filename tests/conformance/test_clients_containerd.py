@@ -203,10 +203,6 @@ def test_create_failure_leaves_nothing(client):
 
 
 SECTIONS = ("status", "mounts", "rlimits", "id", "dev", "cgroup", "env", "misc", "fds", "limits")
-NSBOX_NO_HOME = (
-    "ctr's spec (--rootfs, no image) has process.env = [PATH=...] and no HOME; runc sets HOME from the "
-    "user's /etc/passwd entry in the rootfs (HOME=/root for uid 0) when the spec does not set it, as "
-    "docker/containerd users rely on; nsbox-runc leaves HOME unset")
 # ctr flags whose effect both runtimes must give the container identically
 OPTION_SETS = {
     "default": (),
@@ -217,9 +213,7 @@ OPTION_SETS = {
 }
 # (ctr's --uidmap/--gidmap only remap a snapshot: with --rootfs the spec gets no user namespace)
 # (option set, section or "*") -> why nsbox-runc differs; every entry is an xfail(strict=True)
-KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    (label, "env"): NSBOX_NO_HOME for label in OPTION_SETS
-}
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")

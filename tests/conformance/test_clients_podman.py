@@ -21,11 +21,6 @@ pytestmark = pytest.mark.timeout(90)
 TRAPPED_LOOP = 'trap "exit 42" TERM; echo ready; while :; do sleep 0.1; done'
 
 
-def maybe_xfail(request, runtime: str, marker) -> None:
-    if runtime == "nsbox-runc":
-        request.node.add_marker(marker)
-
-
 @pytest.fixture(params=RUNTIMES)
 def podman(request):
     require_tool("podman")
@@ -129,19 +124,8 @@ def test_run_tty(podman, unique_id):
     assert "--console-socket" in create
 
 
-NSBOX_NOT_EXECUTABLE = pytest.mark.xfail(
-    strict=True,
-    reason="podman maps the runtime's error text to an exit code: runc says 'exec: \"/etc/passwd\": "
-           "permission denied' (podman exits 126); nsbox-runc create and exec log "
-           "{level: error, msg: 'find executable: exec: \"/etc/passwd\": stat /etc/passwd: no such file or "
-           "directory'} for a file that exists but is not executable, so podman exits 127 "
-           "('OCI runtime attempted to invoke a command that was not found')")
-
-
 @pytest.mark.parametrize("program,code", [("/nonexistent", 127), ("/etc/passwd", 126)])
-def test_run_bad_program_exit_code_and_nothing_left(podman, unique_id, request, program, code):
-    if program == "/etc/passwd":
-        maybe_xfail(request, podman.runtime, NSBOX_NOT_EXECUTABLE)
+def test_run_bad_program_exit_code_and_nothing_left(podman, unique_id, program, code):
     res = podman.run("run", "--rm", "--name", unique_id, "--rootfs", podman.rootfs, program)
     assert res.returncode == code, podman.explain("run", res)
     subs = podman.wrapper.subcommands()
@@ -151,12 +135,6 @@ def test_run_bad_program_exit_code_and_nothing_left(podman, unique_id, request, 
 
 
 SECTIONS = ("status", "mounts", "rlimits", "id", "dev", "cgroup", "env", "misc", "fds", "limits")
-NSBOX_CGROUP_MOUNT = pytest.mark.xfail(
-    strict=True,
-    reason="podman's spec mounts {destination: /sys/fs/cgroup, type: cgroup, options: [rprivate, nosuid, noexec, "
-           "nodev, relatime, ro]}; on this v1 hybrid host runc makes /sys/fs/cgroup a tmpfs mounted rw "
-           "(mode=755, the per-controller binds ro) and mounts no cgroup2 'unified'; nsbox-runc mounts the tmpfs "
-           "ro and adds /sys/fs/cgroup/unified (cgroup2, ro)")
 # podman flags whose effect both runtimes must give the container identically
 OPTION_SETS = {
     "default": (),
@@ -176,14 +154,10 @@ NSBOX_DEVICE_FILEMODE = (
     "S_IFCHR|0600 for /dev/fuse, 24960 = S_IFBLK|0600); runc accepts it (mknod with that mode); nsbox-runc "
     "create refuses the spec: '$.linux.devices[0].fileMode: 8576 is out of range for file mode 0..511' "
     "(podman exit 126), so `podman run --device` and `podman run --privileged` fail")
-NSBOX_NO_HOME = (
-    "--user 1000:1000 has no /etc/passwd entry in the rootfs and podman's spec then has no HOME; runc sets "
-    "HOME=/ (its default for a user it cannot look up), nsbox-runc leaves HOME unset")
 # (option set, section or "*") -> why nsbox-runc differs; every entry is an xfail(strict=True)
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
     ("privileged", "*"): NSBOX_DEVICE_FILEMODE,
     ("volume-device", "*"): NSBOX_DEVICE_FILEMODE,
-    ("user-capdrop", "env"): NSBOX_NO_HOME,
 }
 
 
@@ -218,8 +192,6 @@ def podman_views(tmp_path_factory):
 def test_same_view_as_runc(podman_views, options, section, request):
     """The same `podman run` through runc and through nsbox-runc: the process inside sees the same
     ids, capabilities, seccomp, no_new_privs, mounts, rlimits, devices, cgroup paths and limits, env, fds."""
-    if section == "mounts":
-        request.node.add_marker(NSBOX_CGROUP_MOUNT)
     reason = KNOWN_DIFFERENCES.get((options, "*")) or KNOWN_DIFFERENCES.get((options, section))
     if reason:
         request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
@@ -308,9 +280,7 @@ def test_exec_process_json_fields(podman, unique_id):
 
 
 @pytest.mark.parametrize("program,code", [("/nonexistent", 127), ("/etc/passwd", 126)])
-def test_exec_bad_program_exit_code(podman, unique_id, request, program, code):
-    if program == "/etc/passwd":
-        maybe_xfail(request, podman.runtime, NSBOX_NOT_EXECUTABLE)
+def test_exec_bad_program_exit_code(podman, unique_id, program, code):
     podman.ok("run", "-d", "--name", unique_id, "--rootfs", podman.rootfs, "sh", "-c", TRAPPED_LOOP)
     res = podman.run("exec", unique_id, program)
     assert res.returncode == code, podman.explain("exec", res)

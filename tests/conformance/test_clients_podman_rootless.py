@@ -21,17 +21,16 @@ pytestmark = pytest.mark.timeout(120)
 USER = "nsbox-test"
 SUBUID_START = 300000
 
-NSBOX_CGROUP_EPERM = (
-    "rootless podman on cgroup v1 sends a spec with no linux.cgroupsPath and empty resources; runc, "
-    "running in a user namespace, uses its rootless cgroup manager and ignores EPERM when no limits are "
-    "set; nsbox-runc create exits 1: 'cannot create cgroup cpuset: mkdir /sys/fs/cgroup/cpuset/<id>: "
-    "Permission denied' (podman: 'OCI permission denied', exit 126)")
+NSBOX_NEEDS_USERNS = (
+    "rootless podman runs the runtime as uid 0 inside its own user namespace with a spec that has no user "
+    "namespace (and no cgroupsPath, empty resources on cgroup v1); runc requires a user namespace in the "
+    "spec only when its euid != 0 (here it only switches to rootless cgroups); nsbox-runc create exits 1: "
+    "'config.json: $.linux.namespaces: a rootless container needs a user namespace' (podman exit 126)")
 NSBOX_DEFAULT_ROOT = (
-    "rootless podman passes no --root: conmon runs `nsbox-runc --log-format=json --log <oci-log> create "
-    "--bundle ... <id>` with XDG_RUNTIME_DIR set, inside podman's user namespace; runc then uses "
-    "$XDG_RUNTIME_DIR/runc (it honours XDG_RUNTIME_DIR when euid != 0, or in a user namespace with "
-    "USER != root); nsbox-runc uses /run/nsbox and fails '/run/nsbox/<id>: Permission denied' (podman exit 126); "
-    "and then: " + NSBOX_CGROUP_EPERM)
+    NSBOX_NEEDS_USERNS + "; and podman's own `nsbox-runc delete --force <id>` (cleanup after the failed "
+    "create; podman runs it with the environment XDG_RUNTIME_DIR=... only, no USER) looks in /run/nsbox: "
+    "'/run/nsbox/<id>/state.json: Permission denied', because nsbox-runc takes a missing USER for root "
+    "(os.environ.get('USER', 'root')) where runc's os.Getenv(\"USER\") != \"root\" uses $XDG_RUNTIME_DIR/runc")
 
 
 def nsbox_xfail(request, runtime: str, reason: str) -> None:
@@ -74,7 +73,7 @@ def test_rootless_run(rootless, request):
 
 def test_rootless_detached_exec_stop(rootless, request, unique_id):
     """With the state directory given (--runtime-flag root=...), the rest of the lifecycle."""
-    nsbox_xfail(request, rootless.runtime, NSBOX_CGROUP_EPERM)
+    nsbox_xfail(request, rootless.runtime, NSBOX_NEEDS_USERNS)
     rootless.global_flags = ("--runtime-flag", f"root={rootless.base}/run/{rootless.runtime}")
     res = rootless.run("run", "-d", "--name", unique_id, "--rootfs", rootless.rootfs, "sh", "-c",
                        'trap "exit 42" TERM; while :; do sleep 0.1; done')
