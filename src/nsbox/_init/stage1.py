@@ -89,8 +89,13 @@ def run(plan, chan, fifo_fd=None, state_json: str = "{}") -> int:
             step = "time offsets"
             write_time_offsets(plan.time_offsets)
         step = "fork pid 1"
-        pid = fork_child(lambda: stage2.run(plan, chan, fifo_fd, state_json), pdeathsig=None)
+        # stage 2 holds its first message until the launcher has its pid (one channel, one order)
+        sync = os.pipe()
+        pid = fork_child(lambda: stage2.run(plan, chan, fifo_fd, state_json, sync=sync), pdeathsig=None)
+        os.close(sync[0])
         chan.send("pid", pid=pid)
+        os.write(sync[1], b"1")
+        os.close(sync[1])
         return 0
     except BaseException as exc:  # noqa: BLE001 - reported to the launcher as fields
         chan.send_error(exc, step)

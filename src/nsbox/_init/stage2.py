@@ -308,7 +308,13 @@ def run_steps(ctx, steps) -> None:
             os._exit(1)
 
 
-def run(plan, chan, fifo_fd: int | None = None, state_json: str = "{}") -> int:
+def run(plan, chan, fifo_fd: int | None = None, state_json: str = "{}", sync=None) -> int:
+    if sync is not None:
+        os.close(sync[1])
+        released = os.read(sync[0], 1)  # stage 1 has sent our pid; EOF: it died, and so do we
+        os.close(sync[0])
+        if not released:
+            return 1
     try:
         ctx = Context(plan, chan, fifo_fd, state_json)
     except BaseException as exc:  # noqa: BLE001
