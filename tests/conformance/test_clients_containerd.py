@@ -210,6 +210,7 @@ OPTION_SETS = {
     "readonly-caps": ("--read-only", "--cap-drop", "CAP_NET_RAW", "--cap-add", "CAP_SYS_TIME", "--cwd", "/tmp",
                       "--env", "FOO=bar"),
     "limits": ("--memory-limit", "67108864", "--cpus", "0.5"),
+    "device": ("--device", "/dev/fuse"),  # containerd sends fileMode 384 (permission bits only)
 }
 # (ctr's --uidmap/--gidmap only remap a snapshot: with --rootfs the spec gets no user namespace)
 # (option set, section or "*") -> why nsbox-runc differs; every entry is an xfail(strict=True)
