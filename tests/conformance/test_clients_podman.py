@@ -286,3 +286,13 @@ def test_exec_bad_program_exit_code(podman, unique_id, program, code):
     assert res.returncode == code, podman.explain("exec", res)
     # the container is unharmed
     assert podman.inspect(unique_id, "{{.State.Status}}") == "running"
+
+
+def test_info_reads_runtime_version(podman):
+    """`podman info` runs `<runtime> --version` and shows its output as the OCI runtime's version."""
+    res = podman.ok("info", "--format", "{{.Host.OCIRuntime.Name}}|{{.Host.OCIRuntime.Version}}")
+    name, version = res.stdout.split("|", 1)
+    assert name == podman.runtime
+    assert version.startswith(f"{podman.runtime} version "), version
+    assert "spec: 1." in version
+    assert (["--version"], 0) in podman.wrapper.calls()
