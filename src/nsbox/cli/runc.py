@@ -154,7 +154,7 @@ def resolve_rootless(value: str) -> bool:
 def default_root() -> str | None:
     """As runc: $XDG_RUNTIME_DIR/nsbox also for "root" inside a user namespace (rootless podman)."""
     xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if os.geteuid() == 0 and xdg and in_user_namespace() and os.environ.get("USER", "root") != "root":
+    if os.geteuid() == 0 and xdg and in_user_namespace() and os.environ.get("USER") != "root":
         return os.path.join(xdg, "nsbox")
     return None
 

@@ -80,17 +80,25 @@ def apply_mount(root_fd: int, op: dict) -> None:
 
 
 def apply_device(root_fd: int, op: dict, bind_from_host: bool) -> None:
+    """mknod, or (in a user namespace, where mknod is not allowed) a bind of the host's node."""
     path = op["path"]
-    if bind_from_host:
-        fd = ensure_in_root(root_fd, path, is_file=True)
+    if not bind_from_host:
         try:
-            mount(path, fd_path(fd), None, c.MS_BIND)
-        except OSError as err:
-            err.filename = path
-            raise
-        finally:
-            os.close(fd)
-        return
+            return make_device_node(root_fd, op)
+        except PermissionError:
+            pass  # root of a user namespace we did not create (rootless podman): bind, as runc does
+    fd = ensure_in_root(root_fd, path, is_file=True)
+    try:
+        mount(path, fd_path(fd), None, c.MS_BIND)
+    except OSError as err:
+        err.filename = path
+        raise
+    finally:
+        os.close(fd)
+
+
+def make_device_node(root_fd: int, op: dict) -> None:
+    path = op["path"]
     parent_fd = ensure_in_root(root_fd, os.path.dirname(path))
     os.close(parent_fd)
     dir_fd = open_in_root(root_fd, os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)

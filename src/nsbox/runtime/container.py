@@ -81,7 +81,9 @@ class Runtime:
             from ..errors import ContainerExists
             raise ContainerExists(container_id)
         config = load_config(bundle)
-        validate(config, bundle, self.rootless)
+        # as runc: a user namespace is required only of an unprivileged caller; root inside a user
+        # namespace (rootless podman) is "rootless" only for cgroups
+        validate(config, bundle, self.rootless and os.geteuid() != 0)
         plan = make_plan(config, bundle, container_id, rootless=self.rootless, no_pivot=no_pivot,
                          no_new_keyring=no_new_keyring, preserve_fds=preserve_fds)
         if plan.terminal and not console_socket and not keep_console:
