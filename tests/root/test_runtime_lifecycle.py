@@ -121,3 +121,20 @@ def test_library_caller_with_threads_uses_the_helper(tmp_path, unique_id, cleanu
                          stdin=subprocess.DEVNULL)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "threaded-ok 1"
+
+
+def test_run_forwards_signals(rt, tmp_path, unique_id, cleanup):
+    import signal
+    import subprocess
+    bundle = make_bundle(str(tmp_path / "b"), ["sh", "-c", "trap 'echo got-term; exit 3' TERM; echo up; "
+                                               "while :; do sleep 0.05; done"])
+    cleanup.add(rt.force_delete, unique_id)
+    proc = subprocess.Popen(rt.argv("run", "--bundle", bundle, unique_id), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    cleanup.kill(proc.pid)
+    assert proc.stdout.readline() == "up\n"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 3, err
+    assert out == "got-term\n"
+    assert not os.path.exists(os.path.join(rt.root, unique_id))
