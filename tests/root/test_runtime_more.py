@@ -140,3 +140,8 @@ def test_dead_launcher_leaves_no_half_built_container(rt, tmp_path, unique_id, c
             pass
     # stage 2 (waiting for the launcher to finish the hooks) notices the launcher is gone and exits
     assert wait_for(lambda: all(proc_state(p) in (None, "Z") for p in inits), 10), inits
+    # the provisional state lets delete -f clean up what the dead launcher built (its cgroup)
+    assert rt.state(unique_id)["status"] == "stopped"
+    rt.ok("delete", "-f", unique_id)
+    leftover = [root for root, dirs, _ in os.walk("/sys/fs/cgroup/pids") if unique_id in dirs]
+    assert leftover == [] and not os.path.exists(os.path.join(rt.root, unique_id))

@@ -49,6 +49,10 @@ class Runtime:
         return mod.CgroupManager.from_json(data)
 
     def status_of(self, container_id: str, state: dict) -> str:
+        creating = state.get("creating")
+        if creating:
+            alive = st.init_alive(creating.get("pid"), creating.get("start_time"))
+            return st.CREATING if alive else st.STOPPED
         cg = self._cgroup(state)
         return st.derive_status(state, self.store.path(container_id, FIFO_NAME),
                                 frozen=cg.is_frozen if cg is not None else None)
@@ -106,6 +110,10 @@ class Runtime:
             cgroup = self._make_cgroup(config, container_id)
             if cgroup is not None:
                 record["cgroup"] = cgroup.to_json()
+            # a provisional record: if this launcher dies mid-way, `delete -f` still finds the cgroup
+            from ..proc.procfs import start_time
+            self.store.write(container_id, {**record, "creating": {"pid": os.getpid(),
+                                                                   "start_time": start_time(os.getpid())}})
             hooks = config.get("hooks") or {}
 
             def runtime_hooks(pid: int) -> str:
@@ -220,6 +228,8 @@ class Runtime:
         lock = self.store.lock(container_id)
         try:
             status = self.status_of(container_id, state)
+            if status == st.CREATING:
+                raise InvalidState(container_id, status, st.STOPPED, f"container {container_id} is being created")
             if status in (st.RUNNING, st.PAUSED) and not force:
                 raise InvalidState(container_id, status, st.STOPPED,
                                    f"cannot delete container {container_id} that is not stopped: {status}")
