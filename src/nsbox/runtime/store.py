@@ -72,8 +72,9 @@ class Store:
         tmp = final + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
+            # no fsync: the state lives on a tmpfs (/run, $XDG_RUNTIME_DIR) and is only a cache of what
+            # the system says; rename keeps readers from ever seeing a half-written file
             os.write(fd, json.dumps(state, separators=(",", ":")).encode())
-            os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(tmp, final)
