@@ -223,7 +223,8 @@ def ctr_views(daemon):
     views: dict[str, dict] = {}
     for label, options in OPTION_SETS.items():
         for runtime in RUNTIMES:
-            c = Client(daemon, runtime, f"view-{label}-{runtime}")
+            # ids unique per run: the cgroup /nsboxtest/<id> is host-wide
+            c = Client(daemon, runtime, f"view-{label}-{runtime}-{os.getpid()}")
             try:
                 res = c.run("--rm", *options, args=("/bin/sh", "-c", VIEW_SCRIPT))
                 if res.returncode:

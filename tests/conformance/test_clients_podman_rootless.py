@@ -21,23 +21,6 @@ pytestmark = pytest.mark.timeout(120)
 USER = "nsbox-test"
 SUBUID_START = 300000
 
-NSBOX_NEEDS_USERNS = (
-    "rootless podman runs the runtime as uid 0 inside its own user namespace with a spec that has no user "
-    "namespace (and no cgroupsPath, empty resources on cgroup v1); runc requires a user namespace in the "
-    "spec only when its euid != 0 (here it only switches to rootless cgroups); nsbox-runc create exits 1: "
-    "'config.json: $.linux.namespaces: a rootless container needs a user namespace' (podman exit 126)")
-NSBOX_DEFAULT_ROOT = (
-    NSBOX_NEEDS_USERNS + "; and podman's own `nsbox-runc delete --force <id>` (cleanup after the failed "
-    "create; podman runs it with the environment XDG_RUNTIME_DIR=... only, no USER) looks in /run/nsbox: "
-    "'/run/nsbox/<id>/state.json: Permission denied', because nsbox-runc takes a missing USER for root "
-    "(os.environ.get('USER', 'root')) where runc's os.Getenv(\"USER\") != \"root\" uses $XDG_RUNTIME_DIR/runc")
-
-
-def nsbox_xfail(request, runtime: str, reason: str) -> None:
-    if runtime == "nsbox-runc":
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 @pytest.fixture(params=RUNTIMES)
 def rootless(request):
     require_tool("podman")
@@ -57,9 +40,8 @@ def rootless(request):
         client.close()
 
 
-def test_rootless_run(rootless, request):
+def test_rootless_run(rootless):
     """The realistic set-up: no --runtime-flag, the runtime finds its own state directory."""
-    nsbox_xfail(request, rootless.runtime, NSBOX_DEFAULT_ROOT)
     res = rootless.run("run", "--rm", "--rootfs", rootless.rootfs, "sh", "-c",
                        "echo hello; echo pid=$$; id -u; cat /proc/self/uid_map")
     assert res.returncode == 0, rootless.explain("rootless podman run", res)
@@ -71,9 +53,8 @@ def test_rootless_run(rootless, request):
     assert subcommand(create) == "create" and not any(w.startswith("--root") for w in create)
 
 
-def test_rootless_detached_exec_stop(rootless, request, unique_id):
+def test_rootless_detached_exec_stop(rootless, unique_id):
     """With the state directory given (--runtime-flag root=...), the rest of the lifecycle."""
-    nsbox_xfail(request, rootless.runtime, NSBOX_NEEDS_USERNS)
     rootless.global_flags = ("--runtime-flag", f"root={rootless.base}/run/{rootless.runtime}")
     res = rootless.run("run", "-d", "--name", unique_id, "--rootfs", rootless.rootfs, "sh", "-c",
                        'trap "exit 42" TERM; while :; do sleep 0.1; done')
