@@ -16,7 +16,6 @@ import pwd
 import grp
 import shutil
 import subprocess
-from dataclasses import dataclass, field
 
 from ..errors import IdMapError
 
@@ -26,20 +25,38 @@ CAP_SETGID = 6
 CAP_SETUID = 7
 
 
-@dataclass(frozen=True)
 class IdMapping:
-    """``count`` ids starting at ``inside`` in the namespace are ``outside``.. in the parent."""
-    inside: int
-    outside: int
-    count: int = 1
+    """``count`` ids starting at ``inside`` in the namespace are ``outside``.. in the parent.
 
-    def __post_init__(self):
-        for name in ("inside", "outside", "count"):
-            value = getattr(self, name)
+    Immutable and hashable; a plain slotted class because dataclasses costs ~15 ms to import and
+    this module is on every runtime start.
+    """
+    __slots__ = ("inside", "outside", "count")
+
+    def __init__(self, inside: int, outside: int, count: int = 1):
+        for name, value in (("inside", inside), ("outside", outside), ("count", count)):
             if not isinstance(value, int) or value < 0 or value > 0xFFFFFFFF:
                 raise IdMapError(f"id mapping {name} must be an integer in 0..4294967295, got {value!r}")
-        if self.count == 0:
+        if count == 0:
             raise IdMapError("id mapping count must be at least 1")
+        object.__setattr__(self, "inside", inside)
+        object.__setattr__(self, "outside", outside)
+        object.__setattr__(self, "count", count)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"IdMapping is immutable (cannot set {name})")
+
+    def _key(self):
+        return (self.inside, self.outside, self.count)
+
+    def __eq__(self, other):
+        return isinstance(other, IdMapping) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        return f"IdMapping(inside={self.inside}, outside={self.outside}, count={self.count})"
 
     def line(self) -> str:
         return f"{self.inside} {self.outside} {self.count}"
@@ -52,13 +69,28 @@ class IdMapping:
         return cls(int(obj["containerID"]), int(obj["hostID"]), int(obj["size"]))
 
 
-@dataclass(frozen=True)
 class IdMap:
-    """Everything to write for one new user namespace."""
-    uids: tuple[IdMapping, ...] = ()
-    gids: tuple[IdMapping, ...] = ()
-    setgroups: str | None = None  # "allow", "deny" or None (leave as is)
-    extra: dict = field(default_factory=dict, compare=False)
+    """Everything to write for one new user namespace (immutable, like IdMapping)."""
+    __slots__ = ("uids", "gids", "setgroups")
+
+    def __init__(self, uids=(), gids=(), setgroups: str | None = None):
+        # setgroups: "allow", "deny" or None (leave as is)
+        object.__setattr__(self, "uids", tuple(uids))
+        object.__setattr__(self, "gids", tuple(gids))
+        object.__setattr__(self, "setgroups", setgroups)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"IdMap is immutable (cannot set {name})")
+
+    def __eq__(self, other):
+        return isinstance(other, IdMap) and (self.uids, self.gids, self.setgroups) == \
+            (other.uids, other.gids, other.setgroups)
+
+    def __hash__(self):
+        return hash((self.uids, self.gids, self.setgroups))
+
+    def __repr__(self):
+        return f"IdMap(uids={self.uids!r}, gids={self.gids!r}, setgroups={self.setgroups!r})"
 
     def to_json(self) -> dict:
         return {"uids": [m.line().split() for m in self.uids], "gids": [m.line().split() for m in self.gids],
