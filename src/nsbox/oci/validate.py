@@ -119,7 +119,9 @@ INT64 = _integer(-(1 << 63), (1 << 63) - 1, "int64")
 UINT16 = _integer(0, (1 << 16) - 1, "uint16")
 UINT32 = _integer(0, (1 << 32) - 1, "uint32")
 UINT64 = _integer(0, (1 << 64) - 1, "uint64")
-FILE_MODE = _integer(0, 0o777, "file mode 0..511 decimal")
+# runc takes linux.devices[].fileMode as a Go os.FileMode (uint32): podman sends the file-type bits too
+# (S_IFCHR|0600 = 8576); only the permission bits are used (the planner masks & 0o7777)
+DEVICE_FILE_MODE = _integer(0, (1 << 32) - 1, "uint32 file mode")
 STRING = _string()
 
 
@@ -255,7 +257,7 @@ _TIME_OFFSET = _object({"secs": INT64, "nanosecs": UINT32})
 
 LINUX = _object({
     "devices": _array(_object({"type": _string(_is_device_type, "one of c, b, u, p"), "path": STRING,
-                               "fileMode": FILE_MODE, "major": INT64, "minor": INT64,
+                               "fileMode": DEVICE_FILE_MODE, "major": INT64, "minor": INT64,
                                "uid": UINT32, "gid": UINT32}, ("type", "path"))),
     "netDevices": _map(_object({"name": STRING})),
     "uidMappings": ID_MAPPINGS,
