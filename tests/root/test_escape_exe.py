@@ -7,7 +7,6 @@ runtime's own executable, which the real attack overwrites). The runtime must be
 import os
 import time
 
-import pytest
 
 from tests.fixtures.escape_bundles import (attack_args, default_seccomp, make_bundle,  # noqa: F401
                                          runc_default_spec, runtime, weaken)
@@ -49,15 +48,10 @@ def test_hunter_finds_runtime_when_weakened(runtime, tmp_path, unique_id):
     assert seen["found"], f"{runtime.name}: with CAP_SYS_PTRACE the hunter should reach the runtime: {seen}"
 
 
-def test_sys_ptrace_reaches_no_writable_host_executable(runtime, tmp_path, unique_id, request):
+def test_sys_ptrace_reaches_no_writable_host_executable(runtime, tmp_path, unique_id):
     """`--cap-add SYS_PTRACE` (docker's debugging advice) makes the joining runtime reachable; what is
     reached must not be a host file on a writable mount (runc runs from a read-only or sealed clone
     of itself, so the real attack's reopen-for-write through /proc/self/fd has nothing to hit)."""
-    if runtime.name == "nsbox-runc":
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason="missing feature: nsbox-runc `exec` joins the container as the host's "
-                             "/usr/bin/python3.11 (no sealed/read-only clone of the runtime executable); "
-                             "with CAP_SYS_PTRACE the container can open it O_PATH and reopen it for "
-                             "writing once no host python runs (CVE-2019-5736 with SYS_PTRACE)"))
     seen = hunt(runtime, tmp_path, unique_id, add_caps=["CAP_SYS_PTRACE"])
     assert seen["found"], f"{runtime.name}: with CAP_SYS_PTRACE the hunter should reach the runtime: {seen}"
     writable = {pid: what for pid, what in seen["found"].items() if what["writable_host_file"]}
