@@ -7,7 +7,6 @@ runtime's own executable, which the real attack overwrites). The runtime must be
 import os
 import time
 
-
 from tests.fixtures.escape_bundles import (attack_args, default_seccomp, make_bundle,  # noqa: F401
                                          runc_default_spec, runtime, weaken)
 
