@@ -55,6 +55,7 @@ class Context:
         self.security_plan = (plan.security or {}).get("plan")
         self.executable: str | None = None
         self.env = list(plan.env)
+        self.late_seccomp_done = False
 
 
 # --- the steps ---------------------------------------------------------------------------------
@@ -183,7 +184,29 @@ def find_executable(ctx):
 
 def finalize_security(ctx):
     if ctx.security_plan is not None:
-        ctx.security.finalize_process(ctx.security_plan)
+        listener_fd = ctx.security.finalize_process(ctx.security_plan)
+        if listener_fd is not None:
+            send_seccomp_listener(ctx, listener_fd)
+
+
+def send_seccomp_listener(ctx, fd: int) -> None:
+    """As runc: the launcher hands the seccomp notify fd, with the container state, to listenerPath."""
+    try:
+        ctx.chan.send("seccomp", fds=[fd])
+    finally:
+        os.close(fd)
+    ctx.chan.expect("seccomp-done", timeout=None)
+
+
+def listener_seccomp(ctx):
+    """A late filter (no_new_privs) whose listener goes to an agent is installed while the launcher
+    still listens on the channel (runc: before the sync pipe closes), not after exec.fifo."""
+    seccomp = (ctx.security_plan or {}).get("seccomp") or {}
+    if seccomp.get("install") == "late" and seccomp.get("listener_path"):
+        listener_fd = ctx.security.install_late_seccomp(ctx.security_plan)
+        ctx.late_seccomp_done = True
+        if listener_fd is not None:
+            send_seccomp_listener(ctx, listener_fd)
 
 
 def default_home(ctx):
@@ -227,7 +250,7 @@ def start_container_hooks(ctx):
 
 
 def late_seccomp(ctx):
-    if ctx.security_plan is not None:
+    if ctx.security_plan is not None and not ctx.late_seccomp_done:
         ctx.security.install_late_seccomp(ctx.security_plan)
 
 
@@ -251,6 +274,7 @@ SETUP_STEPS = (
     find_executable,         # a missing binary fails `create`, as in runc
     finalize_security,       # groups, uid/gid, capabilities, no_new_privs: the last privileged step
     default_home,            # HOME for the final uid, from the container's /etc/passwd
+    listener_seccomp,        # a late filter with a listenerPath: its fd must reach the launcher
     report_ready,            # the launcher writes state.json; we may now wait
 )
 EXEC_STEPS = (
@@ -260,6 +284,7 @@ EXEC_STEPS = (
     find_executable,
     finalize_security,
     default_home,
+    listener_seccomp,
     report_ready,
 )
 START_STEPS = (

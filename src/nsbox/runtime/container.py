@@ -122,7 +122,8 @@ class Runtime:
                 run_hooks(hooks.get("createRuntime"), doc, "createRuntime")
                 return json.dumps({**doc, "status": st.CREATED})
 
-            launched = launch(plan, fifo_path=fifo, cgroup=cgroup, on_runtime_hooks=runtime_hooks)
+            launched = launch(plan, fifo_path=fifo, cgroup=cgroup, on_runtime_hooks=runtime_hooks,
+                              listener_state=lambda pid: self._document({**record, "pid": pid}, st.CREATING))
             try:
                 record["pid"], record["start_time"] = launched.pid, launched.start_time
                 if launched.console_master is not None and console_socket:
@@ -200,13 +201,16 @@ class Runtime:
     def kill(self, container_id: str, sig: int = signal.SIGTERM, all_processes: bool = False) -> None:
         state = self._load(container_id)
         status = self.status_of(container_id, state)
+        cg = self._cgroup(state) if all_processes else None
+        if all_processes and cg is not None and (status != st.STOPPED or cg.pids()):
+            # as runc: --all signals what is left in the cgroup even after the init is gone
+            cg.kill_all(sig)
+            return
         if status == st.STOPPED:
+            if all_processes:
+                return
             raise InvalidState(container_id, status, st.RUNNING, "container not running")
         if all_processes:
-            cg = self._cgroup(state)
-            if cg is not None:
-                cg.kill_all(sig)
-                return
             for pid in self.pids(container_id, state):
                 try:
                     os.kill(pid, sig)
@@ -243,6 +247,8 @@ class Runtime:
                 _wait_gone(state)
             if cg is not None:
                 try:
+                    if cg.pids():          # escaped the init (a daemon in the host pid namespace): as runc
+                        cg.kill_all(signal.SIGKILL)
                     cg.destroy()
                 except Exception as err:  # noqa: BLE001
                     import sys

@@ -96,7 +96,8 @@ def exec_process(rt, container_id: str, process: dict, *, detach: bool = False, 
     if not detach:
         from ..linux.prctl import set_child_subreaper
         set_child_subreaper(True)
-    launched = launch(plan, fifo_path=None, cgroup=cgroup)
+    launched = launch(plan, fifo_path=None, cgroup=cgroup,
+                      listener_state=lambda pid: rt._document(state, st.RUNNING))
     master = launched.console_master
     try:
         if master is not None and console_socket:

@@ -73,10 +73,25 @@ def start_helper(plan, chan_fd: int, fifo_fd: int | None):
     return subprocess.Popen(argv, pass_fds=keep, close_fds=True)
 
 
-def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None) -> Launched:
+def send_seccomp_listener(plan, pid: int, fd: int, listener_state=None) -> None:
+    """runc's hand-off: the seccomp notify fd and the container process state go to listenerPath."""
+    from ..security.listener import send_listener_fd
+    seccomp = (plan.security or {}).get("plan", {}).get("seccomp") or {}
+    path = seccomp.get("listener_path")
+    if not path:
+        from ..errors import SecurityError
+        raise SecurityError("the container's init sent a seccomp listener fd but there is no listenerPath")
+    state = listener_state(pid) if listener_state else {
+        "ociVersion": "1.0.2-dev", "id": plan.container_id, "status": "creating", "pid": pid,
+        "bundle": plan.bundle}
+    send_listener_fd(path, fd, pid=pid, state=state, metadata=seccomp.get("listener_metadata"))
+
+
+def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None, listener_state=None) -> Launched:
     """Start the container's init and bring it to 'ready' (waiting on exec.fifo).
 
     ``on_runtime_hooks(pid) -> state_json`` runs prestart/createRuntime hooks when stage 2 asks.
+    ``listener_state(pid) -> dict``: the OCI state sent with a seccomp listener fd to listenerPath.
     """
     from .._init import stage1, stage2
     stage2.preload(plan)  # stage 2 may run in the container's mount namespace: import everything now
@@ -93,9 +108,11 @@ def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None) -
             stage1_pid = helper.pid
             parent.send("plan", plan=plan.to_json())
         child.close()
-        msg, _ = parent.expect("attach", SETUP_TIMEOUT)
         if cgroup is not None:
+            # now, while stage 1 works: it unshares its cgroup namespace only after "go", and the first
+            # cgroup.procs write of a run may wait out an RCU grace period (~10-15 ms on cgroup v1)
             cgroup.add(stage1_pid)
+        msg, _ = parent.expect("attach", SETUP_TIMEOUT)
         if msg.get("userns") and plan.idmap:
             from ..ns.idmap import IdMap, apply_idmap
             apply_idmap(stage1_pid, IdMap.from_json(plan.idmap))
@@ -115,6 +132,12 @@ def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None) -
                 parent.send("hooks-done", state=state_json)
             elif kind == "pty":
                 master = fds[0]
+            elif kind == "seccomp":
+                try:
+                    send_seccomp_listener(plan, init_pid, fds[0], listener_state)
+                finally:
+                    os.close(fds[0])
+                parent.send("seccomp-done")
             elif kind == "ready":
                 break
         started = start_time(init_pid)

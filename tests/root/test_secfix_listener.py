@@ -1,0 +1,152 @@
+"""seccomp user notification: linux.seccomp.listenerPath gets the notify fd and the container state.
+
+A tiny agent in the test listens on a unix socket, receives runc's message ({"ociVersion", "fds":
+["seccompFd"], "pid", "metadata", "state"}) with the fd by SCM_RIGHTS, and answers every mkdir of the
+container with EXDEV through SECCOMP_IOCTL_NOTIF_SEND. Compared with runc where it is installed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import platform
+import select
+import socket
+import struct
+import threading
+
+import pytest
+
+from tests.conftest import require
+from tests.fixtures.bundles import make_bundle
+from tests.fixtures.runtimes import Runtime, available
+
+# struct seccomp_notif (80 bytes) / seccomp_notif_resp (24 bytes); _IOWR('!', nr, size)
+NOTIF_SIZE, RESP_SIZE = 80, 24
+SECCOMP_IOCTL_NOTIF_RECV = (3 << 30) | (NOTIF_SIZE << 16) | (ord("!") << 8) | 0
+SECCOMP_IOCTL_NOTIF_SEND = (3 << 30) | (RESP_SIZE << 16) | (ord("!") << 8) | 1
+NR = {"x86_64": {"mkdir": 83, "mkdirat": 258}, "aarch64": {"mkdirat": 34}}.get(platform.machine(), {})
+ANSWER = errno.EXDEV
+
+
+class Agent(threading.Thread):
+    """Accepts one connection, keeps the message and fd, answers notifications until stopped."""
+
+    def __init__(self, path: str):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(1)
+        self.message: dict | None = None
+        self.notified: list[int] = []
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self):
+        try:
+            self._serve()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+    def _serve(self):
+        self.sock.settimeout(30)
+        conn, _ = self.sock.accept()
+        with conn:
+            data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+        self.message = json.loads(data)
+        assert len(fds) == 1, fds
+        fd = fds[0]
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            while not self.stop.is_set():
+                events = poller.poll(100)
+                if not events:
+                    continue
+                if events[0][1] & (select.POLLHUP | select.POLLERR) and not events[0][1] & select.POLLIN:
+                    return  # every filtered task is gone
+                buf = bytearray(NOTIF_SIZE)
+                try:
+                    fcntl.ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, buf, True)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOENT, errno.EINTR):
+                        continue
+                    raise
+                notif_id, pid, _flags, nr = struct.unpack_from("=QIIi", buf)
+                self.notified.append(nr)
+                resp = struct.pack("=QqiI", notif_id, 0, -ANSWER, 0)
+                try:
+                    fcntl.ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, resp)
+                except OSError as exc:
+                    if exc.errno != errno.ENOENT:  # the task was killed meanwhile
+                        raise
+        finally:
+            os.close(fd)
+
+
+def _runtimes():
+    return [name for name in ("nsbox-runc", "runc") if available(name)]
+
+
+@pytest.mark.parametrize("no_new_privileges", [True, False], ids=["late", "early"])
+@pytest.mark.parametrize("name", _runtimes())
+def test_listener_gets_fd_and_state_and_answers_mkdir(name, no_new_privileges, tmp_path, unique_id, cleanup):
+    require(bool(NR), f"seccomp syscall numbers for {platform.machine()}")
+    require(os.geteuid() == 0, "root")
+    rt = Runtime(name, str(tmp_path / "state"))
+    sock_path = str(tmp_path / "agent.sock")
+    agent = Agent(sock_path)
+    agent.start()
+    cleanup.add(lambda: (agent.stop.set(), agent.join(10), agent.sock.close()))
+    script = "mkdir /tmp/made; echo rc=$?; test -d /tmp/made && echo exists || echo absent"
+    bundle = make_bundle(str(tmp_path / "bundle"), ["sh", "-c", script])
+    with open(os.path.join(bundle, "config.json")) as f:
+        config = json.load(f)
+    config["process"]["noNewPrivileges"] = no_new_privileges
+    config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock_path, "listenerMetadata": "meta-7",
+        "architectures": ["SCMP_ARCH_X86_64"] if platform.machine() == "x86_64" else ["SCMP_ARCH_AARCH64"],
+        "syscalls": [{"names": sorted(NR), "action": "SCMP_ACT_NOTIFY"}]}
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f)
+    cid = f"lsn-{unique_id}"
+    cleanup.add(lambda: rt.force_delete(cid))
+    res = rt.run("run", "-b", bundle, cid, timeout=60)
+    agent.stop.set()
+    agent.join(10)
+    assert agent.error is None, f"agent failed: {agent.error!r}"
+    assert res.returncode == 0, f"{name}: {res.stderr}"
+    # the agent's answer reached the container: mkdir failed with EXDEV and made nothing
+    assert "rc=1" in res.stdout and "absent" in res.stdout, res.stdout + res.stderr
+    assert os.strerror(ANSWER) in res.stderr + res.stdout, res.stderr
+    assert set(agent.notified) <= set(NR.values()) and agent.notified, agent.notified
+    msg = agent.message
+    assert msg["fds"] == ["seccompFd"] and msg["metadata"] == "meta-7", msg
+    assert msg["ociVersion"] and msg["pid"] > 0, msg
+    state = msg["state"]
+    assert state["id"] == cid and state["pid"] == msg["pid"], msg
+    assert os.path.realpath(state["bundle"]) == os.path.realpath(bundle), msg
+    assert state["status"] in ("creating", "created"), msg
+
+
+def test_unreachable_listener_fails_create_and_leaves_nothing(tmp_path, unique_id):
+    rt = Runtime("nsbox-runc", str(tmp_path / "state"))
+    bundle = make_bundle(str(tmp_path / "bundle"), ["true"])
+    with open(os.path.join(bundle, "config.json")) as f:
+        config = json.load(f)
+    config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": str(tmp_path / "nobody.sock"),
+                                  "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f)
+    cid = f"lsn-{unique_id}"
+    try:
+        res = rt.run("create", "-b", bundle, cid, timeout=60)
+        assert res.returncode != 0
+        assert "nobody.sock" in res.stderr and "connect" in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr
+        assert rt.run("state", cid).returncode != 0
+    finally:
+        rt.force_delete(cid)
