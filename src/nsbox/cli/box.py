@@ -11,13 +11,27 @@ from .common import run
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="nsbox run", description="run a command in a new container, in the foreground")
     p.add_argument("--rootfs", help="root filesystem: a directory or a tarball (default: the host's, read-only)")
-    p.add_argument("--hostname", default="nsbox")
+    p.add_argument("--hostname", help="default: the --name, else nsbox")
     p.add_argument("--name", help="container id (default: a random box-XXXX)")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (it always is)")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     p.add_argument("--rm", action="store_true", help="remove the container afterwards (always done)")
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("-w", "--workdir", default="/")
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background (monitored by conmon); "
+                   "prints the name")
+    net = p.add_argument_group("network")
+    net.add_argument("--network", "--net", metavar="MODE",
+                     help="none (the default: only lo), host, bridge[:NAME], pasta, slirp4netns, ns:PATH, "
+                          "container:NAME, or default (bridge as root, pasta rootless)")
+    net.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:]HOST:CONTAINER[/tcp|udp]",
+                     help="publish a container port on the host (repeatable)")
+    res = p.add_argument_group("resources")
+    res.add_argument("-m", "--memory", metavar="SIZE", help="memory limit, e.g. 256m, 1g")
+    res.add_argument("--memory-swap", metavar="SIZE", help="memory+swap limit (-1: unlimited swap; default 2x --memory)")
+    res.add_argument("--cpus", metavar="N", help="CPU quota in CPUs, e.g. 1.5")
+    res.add_argument("--cpu-shares", type=int, metavar="N", help="relative CPU weight (default 1024)")
+    res.add_argument("--pids-limit", type=int, metavar="N", help="maximum number of processes (0 or -1: unlimited)")
     p.add_argument("command", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
     if args.command and args.command[0] == "--":
@@ -30,8 +44,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def body(argv: list[str]) -> int:
     from ..engine.box import BoxOptions, run_box
     a = parse(argv)
-    return run_box(BoxOptions(args=a.command, rootfs=a.rootfs, hostname=a.hostname, tty=a.tty, env=a.env,
-                              workdir=a.workdir, name=a.name))
+    hostname = a.hostname if a.hostname is not None else (a.name or "nsbox")
+    opts = BoxOptions(args=a.command, rootfs=a.rootfs, hostname=hostname, tty=a.tty, env=a.env,
+                      workdir=a.workdir, name=a.name, network=a.network, ports=a.publish, memory=a.memory,
+                      memory_swap=a.memory_swap, cpus=a.cpus, cpu_shares=a.cpu_shares, pids_limit=a.pids_limit)
+    if a.detach:
+        from ..engine.detached import run_detached
+        print(run_detached(opts))
+        return 0
+    return run_box(opts)
 
 
 def main(argv: list[str] | None = None) -> int:

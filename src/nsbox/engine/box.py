@@ -29,6 +29,17 @@ class BoxOptions:
     env: list[str] = field(default_factory=list)
     workdir: str = "/"
     name: str | None = None
+    network: str | None = None         # None = "none"; "default" = bridge "nsbox" as root, pasta rootless
+    ports: list[str] = field(default_factory=list)
+    memory: str | None = None
+    memory_swap: str | None = None
+    cpus: str | None = None
+    cpu_shares: int | None = None
+    pids_limit: int | None = None
+
+    def resources(self) -> dict:
+        from .resources import resources_from_flags
+        return resources_from_flags(self.memory, self.memory_swap, self.cpus, self.cpu_shares, self.pids_limit)
 
 
 def box_config(opts: BoxOptions, rootfs_dir: str, rootless: bool) -> dict:
@@ -116,21 +127,74 @@ def unpack_tarball(path: str) -> str:
 
 def run_box(opts: BoxOptions) -> int:
     """Run in the foreground; the command's exit status (128+N for a signal). Nothing is left behind."""
-    import json
     from ..runtime.container import Runtime
     from ..runtime.foreground import run_container
+    from . import network as netmod
     if not opts.args:
         raise UsageError("no command given")
     rootless = os.geteuid() != 0
+    cid = opts.name or "box-" + uuid.uuid4().hex[:12]
+    mode = netmod.parse_network(opts.network, rootless)
+    netmod.check_network(mode, opts.ports)
     rootfs_dir = prepare_rootfs(opts.rootfs)
     config = box_config(opts, rootfs_dir, rootless)
+    apply_resources(config, opts.resources(), cid, rootless)
     state_root = runtime_state_root()
     os.makedirs(state_root, mode=0o711, exist_ok=True)
     bundle = tempfile.mkdtemp(prefix=".box-", dir=state_root)
     try:
-        with open(os.path.join(bundle, "config.json"), "w") as f:
-            json.dump(config, f)
-        cid = opts.name or "box-" + uuid.uuid4().hex[:12]
-        return run_container(Runtime(state_root, rootless=rootless), cid, bundle)
+        joined = netmod.joined_netns(mode) if mode.kind == "container" else None
+        files_dir = os.path.join(bundle, "etc")
+        netmod.initial_files(files_dir, opts.hostname, mode)
+        netmod.configure_spec(config, mode, files_dir, joined)
+        write_config(bundle, config)
+
+        def attach(pid: int) -> None:
+            netmod.connect(mode, cid, pid, opts.hostname, opts.ports, files_dir)
+
+        try:
+            return run_container(Runtime(state_root, rootless=rootless), cid, bundle, on_created=attach)
+        finally:
+            if mode.attaches:
+                netmod.disconnect(cid)
     finally:
         shutil.rmtree(bundle, ignore_errors=True)
+
+
+def write_config(bundle: str, config: dict) -> None:
+    import json
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f)
+
+
+def apply_resources(config: dict, resources: dict, container_id: str, rootless: bool) -> None:
+    """Put the limits in linux.resources. Rootless without a writable cgroup: warn and run without
+    them (as runc and podman do on cgroup v1)."""
+    if not resources:
+        return
+    if rootless and not cgroups_writable(config["linux"], container_id):
+        import sys
+        sys.stderr.write("nsbox run: warning: cgroups are not writable by this user: resource limits "
+                         "(--memory, --cpus, --cpu-shares, --pids-limit) are ignored\n")
+        return
+    config["linux"]["resources"] = resources
+    # the limits visible from inside, read-only, as docker (cgroup namespace: the container's own at /)
+    config["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]})
+
+
+def cgroups_writable(linux: dict, container_id: str) -> bool:
+    """Can this user make the container's cgroups (their parent directories are writable)?"""
+    try:
+        from ..cgroups.manager import for_container
+        manager = for_container({**linux, "resources": {}}, container_id, rootless=True)
+        paths = list(manager.paths().values())
+    except Exception:  # noqa: BLE001 - no usable cgroup at all
+        return False
+    return bool(paths) and all(os.access(_existing_parent(p), os.W_OK) for p in paths)
+
+
+def _existing_parent(path: str) -> str:
+    while path and not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path or "/"

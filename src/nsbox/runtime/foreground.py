@@ -14,7 +14,8 @@ FORWARDED = [s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGST
 
 def run_container(rt, container_id: str, bundle: str, *, detach: bool = False, keep: bool = False,
                   pid_file=None, console_socket=None, no_pivot=False, no_new_keyring=False,
-                  preserve_fds: int = 0, subreaper: bool = True) -> int:
+                  preserve_fds: int = 0, subreaper: bool = True, on_created=None) -> int:
+    """``on_created(pid)``: called between create and start (the front end attaches the network)."""
     if subreaper and not detach:
         set_child_subreaper(True)
     doc = rt.create(container_id, bundle, pid_file=pid_file, console_socket=console_socket, no_pivot=no_pivot,
@@ -23,6 +24,8 @@ def run_container(rt, container_id: str, bundle: str, *, detach: bool = False, k
     master = doc.pop("console_master", None)
     pid = doc["pid"]
     try:
+        if on_created is not None:
+            on_created(pid)
         if detach:
             rt.start(container_id)
             return 0

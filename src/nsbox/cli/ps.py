@@ -1,0 +1,5 @@
+"""`nsbox ps` (see cli/containers.py)."""
+
+from .containers import main_for
+
+main = main_for("ps")

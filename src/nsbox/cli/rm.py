@@ -1,0 +1,5 @@
+"""`nsbox rm` (see cli/containers.py)."""
+
+from .containers import main_for
+
+main = main_for("rm")

@@ -1,0 +1,160 @@
+"""`nsbox run --network MODE -p PORT...`: the container's network, as docker/podman.
+
+MODE: none (only lo), host (the host's namespace), bridge[:NAME] (a veth on a bridge network of
+nsbox.net; default network "nsbox"), pasta / slirp4netns (rootless user-mode stacks), ns:PATH (join
+a persistent namespace, e.g. from `nsbox network netns add`), container:ID (share a running front-end
+container's namespace).
+
+The order around the runtime: configure_spec() before create (namespaces; bind mounts of the
+container's own /etc/hosts, /etc/resolv.conf, /etc/hostname, written empty first so the mount
+targets exist), connect() after create (the init's pid names the namespace) and before start, and
+disconnect() after the container is gone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..errors import NetworkError, UsageError
+
+ETC_FILES = ("hosts", "resolv.conf", "hostname")
+
+
+@dataclass(frozen=True)
+class NetworkMode:
+    kind: str                 # none | host | bridge | pasta | slirp4netns | ns | container
+    name: str = ""            # bridge network name, ns path or container name
+
+    @property
+    def attaches(self) -> bool:
+        """Does connect() configure something (and disconnect() have something to undo)?"""
+        return self.kind in ("bridge", "pasta", "slirp4netns")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}" if self.name else self.kind
+
+
+def default_mode(rootless: bool) -> NetworkMode:
+    """``--network default``, as docker/podman's default: root -> the bridge network "nsbox",
+    rootless -> pasta (or slirp4netns)."""
+    if rootless:
+        from ..net.rootless import find_tool
+        return NetworkMode(find_tool()[0])
+    from ..net.attach import DEFAULT_BRIDGE_NETWORK
+    return NetworkMode("bridge", DEFAULT_BRIDGE_NETWORK)
+
+
+def parse_network(text: str | None, rootless: bool) -> NetworkMode:
+    if text is None:
+        return NetworkMode("none")   # attaching costs ~0.4 s (3x the whole run): opt in with --network
+    if text == "default":
+        return default_mode(rootless)
+    kind, sep, rest = text.partition(":")
+    if kind in ("none", "host", "pasta", "slirp4netns") and not sep:
+        if kind in ("pasta", "slirp4netns"):
+            from ..net.rootless import find_tool
+            find_tool(kind)  # "needs pasta, which is not installed": before anything is created
+        return NetworkMode(kind)
+    if kind == "bridge":
+        from ..net.attach import DEFAULT_BRIDGE_NETWORK
+        if rootless:
+            raise NetworkError("--network bridge needs root; rootless containers use --network pasta or slirp4netns")
+        return NetworkMode("bridge", rest or DEFAULT_BRIDGE_NETWORK)
+    if kind == "ns" and rest:
+        from ..net import netns
+        path = netns.resolve(rest)
+        if not netns.is_netns(path):
+            raise NetworkError(f"--network ns:{rest}: {path} is not a network namespace")
+        return NetworkMode("ns", path)
+    if kind == "container" and rest:
+        return NetworkMode("container", rest)
+    if not sep and kind and not rootless:
+        return NetworkMode("bridge", kind)   # --network NAME: a named bridge network, as docker
+    raise UsageError(f"invalid --network {text!r}: use none, host, bridge[:NAME], pasta, slirp4netns, "
+                     f"ns:PATH or container:NAME")
+
+
+def check_network(mode: NetworkMode, ports: list[str]) -> None:
+    """Everything that can be refused before the container exists: the network, the ports."""
+    from ..net.ports import check_free, parse_ports
+    mappings = parse_ports(ports)
+    if mappings and not mode.attaches:
+        raise UsageError(f"-p needs a bridge, pasta or slirp4netns network, not --network {mode}")
+    if mode.kind == "bridge":
+        from ..net.store import NetworkStore
+        from ..net.attach import DEFAULT_BRIDGE_NETWORK, default_network
+        if mode.name == DEFAULT_BRIDGE_NETWORK:
+            default_network()   # created on first use
+        else:
+            NetworkStore().get(mode.name)   # "network X does not exist"
+    for m in mappings:
+        check_free(m)
+
+
+def configure_spec(spec: dict, mode: NetworkMode, files_dir: str | None, joined_netns: str | None = None) -> None:
+    """Namespaces and /etc bind mounts of ``spec`` for ``mode``. ``joined_netns``: the path of the
+    namespace to join for container:ID (the caller resolved it)."""
+    linux = spec["linux"]
+    others = [n for n in linux["namespaces"] if n["type"] != "network"]
+    if mode.kind == "host":
+        linux["namespaces"] = others
+        spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != "/sys"] + [
+            {"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}]
+    elif mode.kind == "ns":
+        linux["namespaces"] = others + [{"type": "network", "path": mode.name}]
+    elif mode.kind == "container":
+        linux["namespaces"] = others + [{"type": "network", "path": joined_netns}]
+    if files_dir and mode.kind != "host":
+        for name in ETC_FILES:
+            spec["mounts"].append({"destination": f"/etc/{name}", "type": "bind",
+                                   "source": os.path.join(files_dir, name), "options": ["bind", "ro"]})
+
+
+def initial_files(files_dir: str, hostname: str, mode: NetworkMode) -> None:
+    """The /etc files before connect() fills them in (as they stay for none, ns: and container:)."""
+    from ..net import files
+    if mode.kind == "host":
+        return
+    content = {"hosts": files.hosts_content(None), "hostname": files.hostname_content(hostname),
+               "resolv.conf": files.resolv_conf_content() if mode.kind == "ns" else ""}
+    files.write_files(files_dir, content)
+
+
+def connect(mode: NetworkMode, container_id: str, pid: int, hostname: str, ports: list[str],
+            files_dir: str | None):
+    """Attach the namespace of ``pid`` (after create, before start); None when nothing to attach."""
+    if not mode.attaches:
+        return None
+    from ..net.attach import attach
+    network = mode.name if mode.kind == "bridge" else mode.kind
+    return attach(network, netns=pid, container_id=container_id, hostname=hostname, ports=list(ports),
+                  files_dir=files_dir)
+
+
+def disconnect(container_id: str) -> None:
+    """Undo connect() (quietly when there is nothing to undo); then reclaim what crashes left."""
+    from ..net.attach import Attachments, cleanup_stale, detach
+    from ..net.store import state_root
+    root = state_root()
+    if Attachments(root).get(container_id) is not None:
+        detach(container_id, root)
+    cleanup_stale(root)
+
+
+def joined_netns(mode: NetworkMode) -> str:
+    """container:NAME -> /proc/PID/ns/net of that running front-end container's init."""
+    from ..errors import ContainerNotFound
+    from .records import Records
+    try:
+        rec = Records().read(mode.name)
+    except ContainerNotFound:
+        raise NetworkError(f"--network container:{mode.name}: no such container") from None
+    from ..runtime.container import Runtime
+    try:
+        state = Runtime(rec["state_root"]).state(mode.name)
+    except Exception:  # noqa: BLE001 - gone from the runtime: it exited
+        state = {"status": "stopped"}
+    if state.get("status") != "running":
+        raise NetworkError(f"--network container:{mode.name}: the container is not running")
+    return f"/proc/{state['pid']}/ns/net"
