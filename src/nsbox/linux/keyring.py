@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-import platform
+import os
 
 from ..errors import syscall_error
 from ._libc import libc, retry
@@ -13,7 +13,7 @@ KEYCTL_SETPERM = 5
 KEYCTL_JOIN_SESSION_KEYRING = 1
 KEY_SPEC_SESSION_KEYRING = -3
 
-_NR_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
+_NR_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)  # platform.machine(), without platform
 
 _syscall = libc.syscall
 _syscall.restype = ctypes.c_long

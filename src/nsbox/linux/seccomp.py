@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 
 from ..errors import syscall_error
 from ._libc import libc, retry
@@ -35,7 +35,7 @@ FILTER_FLAGS = {
 
 SOCK_FILTER_SIZE = 8  # struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }
 
-_NR_SECCOMP = {"x86_64": 317, "aarch64": 277}.get(platform.machine())
+_NR_SECCOMP = {"x86_64": 317, "aarch64": 277}.get(os.uname().machine)  # platform.machine(), without platform
 
 _syscall = libc.syscall
 _syscall.restype = ctypes.c_long

@@ -18,7 +18,10 @@ import array
 import json
 import os
 import select
-import socket
+
+# _socket, not socket: the wrapper module costs ~2 ms of start-up (selectors, enums) and adds nothing
+# the channel uses (socketpair, sendmsg/recvmsg with SCM_RIGHTS, select, close)
+import _socket as socket
 
 from ..errors import NsboxError, PeerClosed, ProtocolError, error_from_fields
 

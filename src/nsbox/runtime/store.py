@@ -9,7 +9,6 @@ import errno
 import fcntl
 import json
 import os
-import shutil
 
 from ..errors import ContainerExists, ContainerNotFound, UsageError
 
@@ -80,7 +79,7 @@ class Store:
         os.rename(tmp, final)
 
     def remove(self, container_id: str) -> None:
-        shutil.rmtree(self.path(container_id), ignore_errors=True)
+        _remove_tree(self.path(container_id))
 
     def ids(self) -> list[str]:
         try:
@@ -100,3 +99,28 @@ class Store:
                 if err.errno != errno.EPERM:
                     raise
         return path
+
+
+def _remove_tree(path: str) -> None:
+    """shutil.rmtree(path, ignore_errors=True) without importing shutil (~2 ms of start-up with bz2/lzma):
+    symlinks are removed, never followed."""
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        entries = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            _remove_tree(entry.path)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass

@@ -17,7 +17,7 @@ Failures raise InitFailed(step, message, syscall, path, errno): they cross the c
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 
 from ..errors import InitFailed
@@ -93,7 +93,7 @@ def apply_early(plan: dict) -> None:
 
 def install_seccomp(seccomp: dict) -> int | None:
     """Load the plan's filter; the listener fd when it asks for one (SCMP_ACT_NOTIFY), else None."""
-    bpf = base64.b64decode(seccomp["bpf"])
+    bpf = binascii.a2b_base64(seccomp["bpf"])
     try:
         fd = _seccomp.set_mode_filter(bpf, seccomp.get("flags", 0))
     except OSError as exc:

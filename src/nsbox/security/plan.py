@@ -19,7 +19,7 @@ Every problem is collected with its JSON path and raised together as one SpecErr
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 
 from ..errors import SecurityError, SpecError, Unsupported
@@ -176,7 +176,7 @@ def _plan_seccomp(profile, no_new_privs: bool, problems, warnings, cache_dir) ->
     if isinstance(listener_path, str) and not os.path.isabs(listener_path):
         problems.append(("$.linux.seccomp.listenerPath", f"must be an absolute path, not {listener_path!r}"))
     return {
-        "bpf": base64.b64encode(compiled.bpf).decode(),
+        "bpf": binascii.b2a_base64(compiled.bpf, newline=False).decode(),
         "flags": compiled.flags,
         "install": "late" if no_new_privs else "early",
         "uses_notify": compiled.uses_notify,
