@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import stat
 
+from ..errors import InitFailed
 from ..linux import consts as c
 from ..linux.mount import mount, mount_setattr, pivot_root, umount
+from ..linux.statfs import PROC_SUPER_MAGIC, fs_type
 from .cgroupfs import apply_cgroup_mount
 from .resolve import ensure_in_root, fd_path, open_in_root
 
@@ -50,9 +52,52 @@ def prepare_root(root: str, propagation: int, readonly: bool = False, source: st
             os.close(fd)
 
 
+# runc's checkProcMount: under /proc only these files (the ones lxcfs emulates) may be mounted over
+PROC_MOUNT_ALLOWED = ("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+                      "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev")
+
+
+def _is_procfs(source) -> bool:
+    try:
+        return bool(source) and fs_type(source) == PROC_SUPER_MAGIC
+    except OSError:
+        return False
+
+
+def check_proc_mount(op: dict, dest: str) -> None:
+    """As runc: over /proc only a procfs (a proc mount, or a bind of one); inside /proc nothing but
+    PROC_MOUNT_ALLOWED. ``dest`` is the destination inside the rootfs (symlinks resolved)."""
+    if op["fstype"] in ("proc", "sysfs") and not op["bind"]:
+        return  # runc mounts these without the check
+    dest = os.path.normpath("/" + dest.lstrip("/"))
+    if dest == "/proc":
+        if _is_procfs(op["source"]):
+            return
+        reason = "it is not of type proc"
+    elif dest.startswith("/proc/") and dest not in PROC_MOUNT_ALLOWED:
+        reason = "it is inside /proc"
+    else:
+        return
+    source = op["source"] or op["fstype"]
+    raise InitFailed("mount rootfs", f'mounting "{source}" at "{dest}": "{dest}" cannot be mounted because {reason}',
+                     "mount", dest, 1)
+
+
+def _dest_in_root(root_fd: int, target_fd: int) -> str:
+    root = os.readlink(fd_path(root_fd))
+    return "/" + os.path.relpath(os.readlink(fd_path(target_fd)), root)
+
+
 def apply_mount(root_fd: int, op: dict) -> None:
+    check_proc_mount(op, op["target"])  # before anything is created in the rootfs
+    parent_fd = ensure_in_root(root_fd, os.path.dirname(op["target"].rstrip("/")) or "/")
+    try:  # the parent through symlinks (/link -> /proc), before the target itself is created
+        check_proc_mount(op, os.path.join(_dest_in_root(root_fd, parent_fd), os.path.basename(op["target"])))
+    finally:
+        os.close(parent_fd)
     target_fd = ensure_in_root(root_fd, op["target"], is_file=op["file"])
     try:
+        check_proc_mount(op, _dest_in_root(root_fd, target_fd))  # and through symlinks
         where = fd_path(target_fd)
         if op["bind"]:
             mount(op["source"], where, None, op["flags"])
