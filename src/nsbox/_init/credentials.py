@@ -9,6 +9,7 @@ import os
 import resource
 
 from ..linux.caps import CapSets, capset, last_cap
+from ..linux.keyring import join_session_keyring
 from ..linux.prctl import ambient_clear_all, ambient_raise, capbset_drop, set_keepcaps, set_no_new_privs
 
 
@@ -28,6 +29,8 @@ def apply_early(plan: dict) -> None:
     if plan.get("oom_score_adj") is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(plan["oom_score_adj"]))
+    if plan.get("new_keyring"):
+        join_session_keyring(plan.get("keyring_name"))
 
 
 def finalize_process(plan: dict) -> None:

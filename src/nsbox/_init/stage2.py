@@ -29,7 +29,6 @@ from ..rootfs.apply import (apply_ops, enter_root, make_root_readonly, mask_path
 from . import credentials as fallback_security
 from .hookexec import run_hook
 from ..linux.personality import set_personality
-from ..linux.keyctl import join_session_keyring
 
 DEBUG = bool(os.environ.get("NSBOX_DEBUG"))
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -62,12 +61,6 @@ class Context:
 
 def new_session(ctx):
     os.setsid()
-
-
-def session_keyring(ctx):
-    # the security module's apply_early joins its own keyring
-    if ctx.plan.new_keyring and ctx.security is fallback_security:
-        join_session_keyring(ctx.plan.container_id)
 
 
 def prepare_mounts(ctx):
@@ -257,9 +250,8 @@ def late_seccomp(ctx):
 # Order matters; the reason for each position:
 SETUP_STEPS = (
     new_session,             # pid 1 leads its own session (and can take a controlling tty)
-    session_keyring,         # a fresh keyring before anything can look at the host's
     prepare_mounts,          # propagation first, so nothing below leaks mounts back to the host
-    apply_early_security,    # rlimits/oom_score_adj while still privileged in the old root
+    apply_early_security,    # rlimits/oom_score_adj, the session keyring: still privileged, in the old root
     mount_rootfs,            # mounts, devices, /dev symlinks: paths resolved inside the rootfs
     runtime_hooks,           # prestart/createRuntime: namespaces exist, the rootfs is mounted
     create_container_hooks,  # createContainer: in the container's namespaces, before the pivot

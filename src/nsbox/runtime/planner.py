@@ -109,7 +109,10 @@ def plan_security(config: dict, rootless: bool, container_id: str | None = None,
         return {"engine": "security", "plan": security_plan(config, rootless=rootless, container_id=container_id,
                                                             new_keyring=new_keyring)}
     from .fallback_security import plan_fallback
-    return {"engine": "fallback", "plan": plan_fallback(config)}
+    plan = plan_fallback(config)
+    plan["new_keyring"] = new_keyring
+    plan["keyring_name"] = f"_ses.{container_id}" if container_id else None
+    return {"engine": "fallback", "plan": plan}
 
 
 def make_plan(config: dict, bundle: str, container_id: str, *, rootless: bool, no_pivot: bool = False,
