@@ -201,13 +201,16 @@ class Runtime:
     def kill(self, container_id: str, sig: int = signal.SIGTERM, all_processes: bool = False) -> None:
         state = self._load(container_id)
         status = self.status_of(container_id, state)
+        cg = self._cgroup(state) if all_processes else None
+        if all_processes and cg is not None and (status != st.STOPPED or cg.pids()):
+            # as runc: --all signals what is left in the cgroup even after the init is gone
+            cg.kill_all(sig)
+            return
         if status == st.STOPPED:
+            if all_processes:
+                return
             raise InvalidState(container_id, status, st.RUNNING, "container not running")
         if all_processes:
-            cg = self._cgroup(state)
-            if cg is not None:
-                cg.kill_all(sig)
-                return
             for pid in self.pids(container_id, state):
                 try:
                     os.kill(pid, sig)
@@ -244,6 +247,8 @@ class Runtime:
                 _wait_gone(state)
             if cg is not None:
                 try:
+                    if cg.pids():          # escaped the init (a daemon in the host pid namespace): as runc
+                        cg.kill_all(signal.SIGKILL)
                     cg.destroy()
                 except Exception as err:  # noqa: BLE001
                     import sys
