@@ -14,8 +14,15 @@ from .convert import Write
 
 
 
+# A caller that logs warnings itself (the runtime: runc's log format) sets this to its warn(msg).
+sink = None
+
+
 def warn(msg: str) -> None:
     """One warning line through the ``nsbox.cgroups`` logger (logging is imported only when needed)."""
+    if sink is not None:
+        sink(msg)
+        return
     import logging
     logging.getLogger("nsbox.cgroups").warning("%s", msg)
 

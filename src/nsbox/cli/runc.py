@@ -161,7 +161,8 @@ def default_root() -> str | None:
 
 def runtime_for(args):
     from ..runtime.container import Runtime
-    return Runtime(root=args.root or default_root(), rootless=resolve_rootless(args.rootless))
+    return Runtime(root=args.root or default_root(), rootless=resolve_rootless(args.rootless),
+                   warn=lambda message: log_warning(args, message))
 
 
 # --- commands -------------------------------------------------------------------------------------
@@ -312,6 +313,21 @@ def log_line(fmt: str, level: str, msg: str) -> str:
     if fmt == "json":
         return json.dumps({"level": level, "msg": msg, "time": now}, separators=(",", ":"))
     return f'time="{now}" level={level} msg={json.dumps(msg)}'
+
+
+def log_warning(args, message: str) -> None:
+    """As runc: a logrus line (text or JSON) at level warning, to --log if given, else stderr."""
+    line = log_line(getattr(args, "log_format", "text"), "warning", message) + "\n"
+    log = getattr(args, "log", None)
+    if log:
+        try:
+            with open(log, "a") as f:
+                f.write(line)
+            return
+        except OSError:
+            pass
+    sys.stderr.write(line)
+    sys.stderr.flush()
 
 
 def report_error(args, message: str) -> None:

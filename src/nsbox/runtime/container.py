@@ -32,10 +32,19 @@ def _cgroup_manager_module():
         return None
 
 
+def stderr_warning(message: str) -> None:
+    import sys
+    sys.stderr.write(f"nsbox-runc: warning: {message}\n")
+    sys.stderr.flush()
+
+
 class Runtime:
-    def __init__(self, root: str | None = None, rootless: bool | None = None):
+    """``warn(message)`` receives every warning (security plan, cgroups); default: a line on stderr."""
+
+    def __init__(self, root: str | None = None, rootless: bool | None = None, warn=None):
         self.store = Store(root or runtime_state_root())
         self.rootless = (os.geteuid() != 0) if rootless is None else rootless
+        self.warn = warn or stderr_warning
 
     # --- helpers --------------------------------------------------------------------------------
     def _load(self, container_id: str) -> dict:
@@ -90,6 +99,8 @@ class Runtime:
         validate(config, bundle, self.rootless and os.geteuid() != 0)
         plan = make_plan(config, bundle, container_id, rootless=self.rootless, no_pivot=no_pivot,
                          no_new_keyring=no_new_keyring, preserve_fds=preserve_fds)
+        for warning in ((plan.security or {}).get("plan") or {}).get("warnings") or ():
+            self.warn(warning)
         if plan.terminal and not console_socket and not keep_console:
             raise NsboxError("cannot allocate tty if runc will detach without setting console socket")
         if console_socket and not plan.terminal:
@@ -162,13 +173,18 @@ class Runtime:
         if mod is None:
             return None
         linux = config.get("linux") or {}
-        manager = mod.for_container(linux, container_id, rootless=self.rootless)
+        from ..cgroups import fs as cgroup_fs
+        cgroup_fs.sink = self.warn  # the manager's warnings in the runtime's log, not through logging
         try:
-            manager.create()
-        except Exception:
-            if self.rootless and not has_limits(linux.get("resources")):
-                return None  # as runc: rootless without delegation and no limits asked: no cgroup of our own
-            raise
+            manager = mod.for_container(linux, container_id, rootless=self.rootless)
+            try:
+                manager.create()
+            except Exception:
+                if self.rootless and not has_limits(linux.get("resources")):
+                    return None  # as runc: rootless without delegation and no limits asked: no cgroup of our own
+                raise
+        finally:
+            cgroup_fs.sink = None
         return manager
 
     # --- start ----------------------------------------------------------------------------------

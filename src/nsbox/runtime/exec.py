@@ -81,6 +81,8 @@ def exec_process(rt, container_id: str, process: dict, *, detach: bool = False, 
     if base["engine"] == "security":
         from ..security import plan_exec_security
         sec = {"engine": "security", "plan": plan_exec_security(process, base["plan"])}
+        for warning in sec["plan"].get("warnings") or ():
+            rt.warn(warning)
     else:
         from .fallback_security import plan_fallback
         sec = {"engine": "fallback", "plan": plan_fallback({"process": process})}
