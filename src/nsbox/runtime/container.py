@@ -185,6 +185,8 @@ class Runtime:
                 raise
         finally:
             cgroup_fs.sink = None
+        if self.rootless and not manager.paths():
+            return None  # every hierarchy was skipped (warned): ps/kill --all go by the pid namespace
         return manager
 
     # --- start ----------------------------------------------------------------------------------
