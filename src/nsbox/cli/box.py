@@ -30,8 +30,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     res.add_argument("-m", "--memory", metavar="SIZE", help="memory limit, e.g. 256m, 1g")
     res.add_argument("--memory-swap", metavar="SIZE", help="memory+swap limit (-1: unlimited swap; default 2x --memory)")
     res.add_argument("--cpus", metavar="N", help="CPU quota in CPUs, e.g. 1.5")
-    res.add_argument("--cpu-shares", type=int, metavar="N", help="relative CPU weight (default 1024)")
-    res.add_argument("--pids-limit", type=int, metavar="N", help="maximum number of processes (0 or -1: unlimited)")
+    res.add_argument("--cpu-shares", metavar="N", help="relative CPU weight (default 1024)")
+    res.add_argument("--pids-limit", metavar="N", help="maximum number of processes (0 or -1: unlimited)")
     p.add_argument("command", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
     if args.command and args.command[0] == "--":
