@@ -56,7 +56,24 @@ def write_time_offsets(offsets: dict) -> None:
             os.close(fd)
 
 
-def run(plan, chan, fifo_fd=None, state_json: str = "{}") -> int:
+def join_v1_cgroups(task_files) -> bool:
+    """Move this (single-threaded) process into the container's v1 cgroups: "0" written to each ``tasks``
+    file moves the calling thread without the RCU grace period a cgroup.procs write waits for. False
+    when any write fails: the launcher then moves us through cgroup.procs, as without this."""
+    for path in task_files:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError:
+            return False
+    return True
+
+
+def run(plan, chan, fifo_fd=None, state_json: str = "{}", cgroup_tasks=()) -> int:
+    """``cgroup_tasks``: v1 ``tasks`` files to join before "attach" (see ``join_v1_cgroups``)."""
     from . import stage2
     step = "stage1"
     try:
@@ -68,6 +85,8 @@ def run(plan, chan, fifo_fd=None, state_json: str = "{}") -> int:
         close_fds_except(keep)
         step = "set non-dumpable"
         set_dumpable(False)
+        # before joining a mount namespace (the paths are the host's) and before any user namespace
+        cgroup_joined = join_v1_cgroups(cgroup_tasks) if cgroup_tasks else False
         step = "join namespaces"
         join_namespaces(plan.ns_join)
         if plan.userns_create:
@@ -75,7 +94,7 @@ def run(plan, chan, fifo_fd=None, state_json: str = "{}") -> int:
             unshare(c.CLONE_NEWUSER)
             # the launcher (maybe unprivileged) must be able to open our /proc/PID/uid_map
             set_dumpable(True)
-        chan.send("attach", userns=plan.userns_create)
+        chan.send("attach", userns=plan.userns_create, cgroup=cgroup_joined)
         chan.expect("go", timeout=60)
         if plan.userns_create:
             set_dumpable(False)

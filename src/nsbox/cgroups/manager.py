@@ -207,6 +207,16 @@ class CgroupManager:
         """Move ``pid`` (a whole process) into the container's cgroups."""
         if self.v1:
             self.v1.add(pid)
+        self.add_unified(pid)
+
+    def v1_task_files(self) -> tuple[str, ...]:
+        """The v1 hierarchies' ``tasks`` files. A single-threaded process joins them itself by writing "0"
+        to each: the kernel then moves one thread without taking the global threadgroup rwsem, so the
+        write does not wait out an RCU grace period (~10 ms) the way a cgroup.procs write does."""
+        return tuple(os.path.join(d, "tasks") for d in self.v1.unique_dirs()) if self.v1 else ()
+
+    def add_unified(self, pid: int) -> None:
+        """The cgroup2 half of ``add``: ``pid`` into the unified directory (v2, or a hybrid's unified)."""
         if self.v2:
             try:
                 self.v2.add(pid)

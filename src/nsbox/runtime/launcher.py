@@ -87,6 +87,20 @@ def send_seccomp_listener(plan, pid: int, fd: int, listener_state=None) -> None:
     send_listener_fd(path, fd, pid=pid, state=state, metadata=seccomp.get("listener_metadata"))
 
 
+def v1_tasks_for_stage1(plan, cgroup) -> tuple[str, ...]:
+    """The v1 ``tasks`` files stage 1 may join itself (then only the unified cgroup, if any, is written
+    by us, for the init, while stage 2 works). Empty (we move stage 1 as before) when the container
+    gets or joins a cgroup namespace (its root is fixed when stage 1 unshares it, so every hierarchy
+    must be joined first), for `exec`, and without v1 hierarchies: on a pure v2 host stage 2's cgroup
+    mount reads its own cgroup before it could hear that the write is done."""
+    from ..linux import consts as c
+    if cgroup is None or plan.exec_mode or plan.ns_create & c.CLONE_NEWCGROUP:
+        return ()
+    if any(name == "cgroup" for name, _ in plan.ns_join):
+        return ()
+    return cgroup.v1_task_files()
+
+
 def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None, listener_state=None) -> Launched:
     """Start the container's init and bring it to 'ready' (waiting on exec.fifo).
 
@@ -102,17 +116,23 @@ def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None, l
     master = None
     try:
         if is_single_threaded() and not plan.seal_runtime:
-            stage1_pid = fork_child(lambda: stage1.run(plan, child, fifo_fd))
+            tasks = v1_tasks_for_stage1(plan, cgroup)
+            stage1_pid = fork_child(lambda: stage1.run(plan, child, fifo_fd, cgroup_tasks=tasks))
         else:
+            tasks = ()
             helper = start_helper(plan, child.fileno(), fifo_fd)
             stage1_pid = helper.pid
             parent.send("plan", plan=plan.to_json())
         child.close()
-        if cgroup is not None:
+        if cgroup is not None and not tasks:
             # now, while stage 1 works: it unshares its cgroup namespace only after "go", and the first
             # cgroup.procs write of a run may wait out an RCU grace period (~10-15 ms on cgroup v1)
             cgroup.add(stage1_pid)
         msg, _ = parent.expect("attach", SETUP_TIMEOUT)
+        unified_pending = bool(tasks)
+        if tasks and not msg.get("cgroup"):
+            cgroup.add(stage1_pid)  # stage 1 could not join its v1 cgroups itself
+            unified_pending = False
         if msg.get("userns") and plan.idmap:
             from ..ns.idmap import IdMap, apply_idmap
             apply_idmap(stage1_pid, IdMap.from_json(plan.idmap))
@@ -124,6 +144,10 @@ def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None, l
         else:
             os.waitpid(stage1_pid, 0)
         stage1_pid = None
+        if unified_pending:
+            # the init is in the v1 cgroups (inherited from stage 1); the unified one waits out its grace
+            # period here while stage 2 mounts, and is done before stage 2 hears back ("hooks") or execs
+            cgroup.add_unified(init_pid)
         while True:
             msg, fds = parent.recv(SETUP_TIMEOUT)
             kind = msg["type"]
