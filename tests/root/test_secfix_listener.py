@@ -33,32 +33,52 @@ ANSWER = errno.EXDEV
 
 
 class Agent(threading.Thread):
-    """Accepts one connection, keeps the message and fd, answers notifications until stopped."""
+    """Accepts ``count`` connections; keeps each message, answers each fd's notifications until stopped."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, count: int = 1):
         super().__init__(daemon=True)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
-        self.sock.listen(1)
-        self.message: dict | None = None
+        self.sock.listen(count)
+        self.count = count
+        self.messages: list[dict] = []
         self.notified: list[int] = []
         self.stop = threading.Event()
         self.error: BaseException | None = None
+        self.handlers: list[threading.Thread] = []
+
+    @property
+    def message(self) -> dict | None:
+        return self.messages[0] if self.messages else None
 
     def run(self):
         try:
-            self._serve()
+            self.sock.settimeout(30)
+            for _ in range(self.count):
+                conn, _ = self.sock.accept()
+                with conn:
+                    data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+                self.messages.append(json.loads(data))
+                assert len(fds) == 1, fds
+                handler = threading.Thread(target=self._guard, args=(fds[0],), daemon=True)
+                handler.start()
+                self.handlers.append(handler)
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.error = exc
 
-    def _serve(self):
-        self.sock.settimeout(30)
-        conn, _ = self.sock.accept()
-        with conn:
-            data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
-        self.message = json.loads(data)
-        assert len(fds) == 1, fds
-        fd = fds[0]
+    def _guard(self, fd: int):
+        try:
+            self._answer(fd)
+        except BaseException as exc:  # noqa: BLE001
+            self.error = exc
+
+    def finish(self):
+        self.stop.set()
+        self.join(10)
+        for handler in self.handlers:
+            handler.join(10)
+
+    def _answer(self, fd: int):
         try:
             poller = select.poll()
             poller.register(fd, select.POLLIN)
@@ -100,7 +120,7 @@ def test_listener_gets_fd_and_state_and_answers_mkdir(name, no_new_privileges, t
     sock_path = str(tmp_path / "agent.sock")
     agent = Agent(sock_path)
     agent.start()
-    cleanup.add(lambda: (agent.stop.set(), agent.join(10), agent.sock.close()))
+    cleanup.add(lambda: (agent.finish(), agent.sock.close()))
     script = "mkdir /tmp/made; echo rc=$?; test -d /tmp/made && echo exists || echo absent"
     bundle = make_bundle(str(tmp_path / "bundle"), ["sh", "-c", script])
     with open(os.path.join(bundle, "config.json")) as f:
@@ -115,8 +135,7 @@ def test_listener_gets_fd_and_state_and_answers_mkdir(name, no_new_privileges, t
     cid = f"lsn-{unique_id}"
     cleanup.add(lambda: rt.force_delete(cid))
     res = rt.run("run", "-b", bundle, cid, timeout=60)
-    agent.stop.set()
-    agent.join(10)
+    agent.finish()
     assert agent.error is None, f"agent failed: {agent.error!r}"
     assert res.returncode == 0, f"{name}: {res.stderr}"
     # the agent's answer reached the container: mkdir failed with EXDEV and made nothing
@@ -150,3 +169,41 @@ def test_unreachable_listener_fails_create_and_leaves_nothing(tmp_path, unique_i
         assert rt.run("state", cid).returncode != 0
     finally:
         rt.force_delete(cid)
+
+
+def _listener_bundle(tmp_path, sock_path, args, no_new_privileges=True):
+    bundle = make_bundle(str(tmp_path / "bundle"), args)
+    with open(os.path.join(bundle, "config.json")) as f:
+        config = json.load(f)
+    config["process"]["noNewPrivileges"] = no_new_privileges
+    config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock_path, "listenerMetadata": "meta-7",
+        "syscalls": [{"names": sorted(NR), "action": "SCMP_ACT_NOTIFY"}]}
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f)
+    return bundle
+
+
+@pytest.mark.parametrize("name", _runtimes())
+def test_exec_hands_its_own_listener_fd(name, tmp_path, unique_id, cleanup):
+    """`exec` installs the container's filter in the new process: a second message, state "running"."""
+    require(bool(NR), f"seccomp syscall numbers for {platform.machine()}")
+    rt = Runtime(name, str(tmp_path / "state"))
+    sock_path = str(tmp_path / "agent.sock")
+    agent = Agent(sock_path, count=2)
+    agent.start()
+    cleanup.add(lambda: (agent.finish(), agent.sock.close()))
+    bundle = _listener_bundle(tmp_path, sock_path, ["sleep", "30"])
+    cid = f"lsx-{unique_id}"
+    cleanup.add(lambda: rt.force_delete(cid))
+    rt.ok("run", "-d", "-b", bundle, cid, timeout=60)
+    init_pid = rt.state(cid)["pid"]
+    res = rt.run("exec", cid, "sh", "-c", "mkdir /tmp/x; echo rc=$?", timeout=60)
+    agent.finish()
+    assert agent.error is None, f"agent failed: {agent.error!r}"
+    assert res.returncode == 0 and "rc=1" in res.stdout, res.stdout + res.stderr
+    assert len(agent.messages) == 2, agent.messages
+    first, second = agent.messages
+    assert first["pid"] == init_pid and first["state"]["pid"] == init_pid, first
+    assert second["pid"] != init_pid and second["state"]["id"] == cid, second
+    assert second["state"]["status"] == "running", second
