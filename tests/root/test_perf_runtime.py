@@ -73,3 +73,20 @@ def test_cgroup_namespace_root_is_the_container_cgroup(rt, tmp_path, unique_id, 
     for controllers, path in paths.items():
         if controllers and "rdma" not in controllers and "misc" not in controllers:
             assert path == "/", res.stdout
+
+
+def test_prestart_hook_sees_the_init_in_every_cgroup(rt, tmp_path, unique_id, cleanup):
+    """Runtime hooks run only after the init is in all its cgroups, the unified one included."""
+    import sys
+    out = tmp_path / "hook-cgroup"
+    code = (f"import json, sys; pid = json.load(sys.stdin)['pid']; "
+            f"open({str(out)!r}, 'w').write(open(f'/proc/{{pid}}/cgroup').read())")
+    bundle = make_bundle(str(tmp_path / "b"), ["true"],
+                         hooks={"prestart": [{"path": sys.executable, "args": ["python3", "-c", code]}]})
+    cleanup.add(rt.force_delete, unique_id)
+    res = rt.run("run", "-b", bundle, unique_id)
+    assert res.returncode == 0, res.stderr
+    lines = [line.split(":", 2) for line in out.read_text().splitlines() if line]
+    managed = {controllers: path for _, controllers, path in lines
+               if "rdma" not in controllers and "misc" not in controllers}
+    assert managed and all(path.endswith("/" + unique_id) for path in managed.values()), managed

@@ -5,6 +5,8 @@
       |  (cgroup add, uid_map/gid_map written)  |
       | --- go --------------------------------> |  unshare(the rest, CLONE_NEWPID), fork stage 2
       | <-- pid {pid: stage 2's host pid} ------ |  _exit(0): stage 2 is re-parented to the subreaper
+                                                   (with cgroup_tasks: first stage 2 into the unified
+                                                   cgroup; the exit code says whether that worked)
 """
 
 from __future__ import annotations
@@ -72,8 +74,32 @@ def join_v1_cgroups(task_files) -> bool:
     return True
 
 
-def run(plan, chan, fifo_fd=None, state_json: str = "{}", cgroup_tasks=()) -> int:
-    """``cgroup_tasks``: v1 ``tasks`` files to join before "attach" (see ``join_v1_cgroups``)."""
+UNIFIED_NOT_JOINED = 3  # exit code: the init is not in the unified cgroup; the launcher moves it
+
+
+def open_unified(path: str) -> int | None:
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def move_to_unified(fd: int, pid: int) -> int:
+    """After "pid": the init into the unified cgroup (a cgroup.procs write waits out an RCU grace period:
+    we wait it out here, while stage 2 builds the container and the launcher listens)."""
+    try:
+        os.write(fd, str(pid).encode())
+        return 0
+    except OSError:
+        return UNIFIED_NOT_JOINED
+    finally:
+        os.close(fd)
+
+
+def run(plan, chan, fifo_fd=None, state_json: str = "{}", cgroup_tasks=(), unified_procs=None) -> int:
+    """``cgroup_tasks``: v1 ``tasks`` files to join before "attach" (see ``join_v1_cgroups``);
+    ``unified_procs``: with them, the unified cgroup.procs to move stage 2 into after "pid" (our exit
+    code tells the launcher whether that worked)."""
     from . import stage2
     step = "stage1"
     try:
@@ -87,6 +113,8 @@ def run(plan, chan, fifo_fd=None, state_json: str = "{}", cgroup_tasks=()) -> in
         set_dumpable(False)
         # before joining a mount namespace (the paths are the host's) and before any user namespace
         cgroup_joined = join_v1_cgroups(cgroup_tasks) if cgroup_tasks else False
+        # opened now, with the host's paths and our own credentials (the write is checked against them)
+        unified_fd = open_unified(unified_procs) if cgroup_joined and unified_procs else None
         step = "join namespaces"
         join_namespaces(plan.ns_join)
         if plan.userns_create:
@@ -110,12 +138,20 @@ def run(plan, chan, fifo_fd=None, state_json: str = "{}", cgroup_tasks=()) -> in
         step = "fork pid 1"
         # stage 2 holds its first message until the launcher has its pid (one channel, one order)
         sync = os.pipe()
-        pid = fork_child(lambda: stage2.run(plan, chan, fifo_fd, state_json, sync=sync), pdeathsig=None)
+
+        def stage2_body():
+            if unified_fd is not None:
+                os.close(unified_fd)
+            return stage2.run(plan, chan, fifo_fd, state_json, sync=sync)
+
+        pid = fork_child(stage2_body, pdeathsig=None)
         os.close(sync[0])
         chan.send("pid", pid=pid)
         os.write(sync[1], b"1")
         os.close(sync[1])
-        return 0
+        if unified_fd is not None:
+            return move_to_unified(unified_fd, pid)
+        return UNIFIED_NOT_JOINED if cgroup_joined and unified_procs else 0
     except BaseException as exc:  # noqa: BLE001 - reported to the launcher as fields
         chan.send_error(exc, step)
         return 1

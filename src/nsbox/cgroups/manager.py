@@ -215,6 +215,10 @@ class CgroupManager:
         write does not wait out an RCU grace period (~10 ms) the way a cgroup.procs write does."""
         return tuple(os.path.join(d, "tasks") for d in self.v1.unique_dirs()) if self.v1 else ()
 
+    def unified_procs_file(self) -> str | None:
+        """The unified directory's cgroup.procs (None without one)."""
+        return os.path.join(self.v2.path, "cgroup.procs") if self.v2 else None
+
     def add_unified(self, pid: int) -> None:
         """The cgroup2 half of ``add``: ``pid`` into the unified directory (v2, or a hybrid's unified)."""
         if self.v2:

@@ -134,7 +134,8 @@ class Runtime:
                 return json.dumps({**doc, "status": st.CREATED})
 
             launched = launch(plan, fifo_path=fifo, cgroup=cgroup, on_runtime_hooks=runtime_hooks,
-                              listener_state=lambda pid: self._document({**record, "pid": pid}, st.CREATING))
+                              listener_state=lambda pid: self._document({**record, "pid": pid}, st.CREATING),
+                              runtime_hooks=bool(hooks.get("prestart") or hooks.get("createRuntime")))
             try:
                 record["pid"], record["start_time"] = launched.pid, launched.start_time
                 if launched.console_master is not None and console_socket:

@@ -101,10 +101,22 @@ def v1_tasks_for_stage1(plan, cgroup) -> tuple[str, ...]:
     return cgroup.v1_task_files()
 
 
-def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None, listener_state=None) -> Launched:
+def _reap_stage1(stage1_pid: int | None, cgroup, init_pid: int) -> None:
+    """Reap a stage 1 that stayed to move the init into the unified cgroup; move it ourselves if it could
+    not. Returns None (the new value of stage1_pid)."""
+    if stage1_pid is not None:
+        _, status = os.waitpid(stage1_pid, 0)
+        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+            cgroup.add_unified(init_pid)
+    return None
+
+
+def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None, listener_state=None,
+           runtime_hooks: bool = True) -> Launched:
     """Start the container's init and bring it to 'ready' (waiting on exec.fifo).
 
-    ``on_runtime_hooks(pid) -> state_json`` runs prestart/createRuntime hooks when stage 2 asks.
+    ``on_runtime_hooks(pid) -> state_json`` runs prestart/createRuntime hooks when stage 2 asks;
+    ``runtime_hooks=False`` says there are none, so nothing has to be complete before that answer.
     ``listener_state(pid) -> dict``: the OCI state sent with a seccomp listener fd to listenerPath.
     """
     from .._init import stage1, stage2
@@ -117,7 +129,9 @@ def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None, l
     try:
         if is_single_threaded() and not plan.seal_runtime:
             tasks = v1_tasks_for_stage1(plan, cgroup)
-            stage1_pid = fork_child(lambda: stage1.run(plan, child, fifo_fd, cgroup_tasks=tasks))
+            unified = cgroup.unified_procs_file() if tasks else None
+            stage1_pid = fork_child(lambda: stage1.run(plan, child, fifo_fd, cgroup_tasks=tasks,
+                                                       unified_procs=unified))
         else:
             tasks = ()
             helper = start_helper(plan, child.fileno(), fifo_fd)
@@ -129,28 +143,29 @@ def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None, l
             # cgroup.procs write of a run may wait out an RCU grace period (~10-15 ms on cgroup v1)
             cgroup.add(stage1_pid)
         msg, _ = parent.expect("attach", SETUP_TIMEOUT)
-        unified_pending = bool(tasks)
+        # stage 1 joined its v1 cgroups and, after "pid", moves the init into the unified one: it is
+        # reaped (its exit code says whether that worked) before runtime hooks run and before "ready"
+        stage1_moves_init = bool(tasks)
         if tasks and not msg.get("cgroup"):
             cgroup.add(stage1_pid)  # stage 1 could not join its v1 cgroups itself
-            unified_pending = False
+            stage1_moves_init = False
         if msg.get("userns") and plan.idmap:
             from ..ns.idmap import IdMap, apply_idmap
             apply_idmap(stage1_pid, IdMap.from_json(plan.idmap))
         parent.send("go")
         msg, _ = parent.expect("pid", SETUP_TIMEOUT)
         init_pid = int(msg["pid"])
-        if helper is not None:
-            helper.wait()
-        else:
-            os.waitpid(stage1_pid, 0)
-        stage1_pid = None
-        if unified_pending:
-            # the init is in the v1 cgroups (inherited from stage 1); the unified one waits out its grace
-            # period here while stage 2 mounts, and is done before stage 2 hears back ("hooks") or execs
-            cgroup.add_unified(init_pid)
+        if not stage1_moves_init:
+            if helper is not None:
+                helper.wait()
+            else:
+                os.waitpid(stage1_pid, 0)
+            stage1_pid = None
         while True:
             msg, fds = parent.recv(SETUP_TIMEOUT)
             kind = msg["type"]
+            if kind in ("ready", "seccomp") or (kind == "hooks" and runtime_hooks):
+                stage1_pid = _reap_stage1(stage1_pid, cgroup, init_pid)
             if kind == "hooks":
                 state_json = on_runtime_hooks(init_pid) if on_runtime_hooks else "{}"
                 parent.send("hooks-done", state=state_json)
