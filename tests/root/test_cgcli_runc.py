@@ -374,7 +374,8 @@ def test_pause_freezes_and_resume_continues(rt, tmp_path, unique_id, cleanup):
     rt.ok("resume", unique_id)
     assert rt.state(unique_id)["status"] == "running"
     assert wait_for(lambda: read_out(out) != frozen)
-    assert proc_state(pid) in ("R", "S")
+    assert wait_for(lambda: proc_state(pid) in ("R", "S"))   # (D only for a moment while it writes)
+    assert read_file(os.path.join(freezer, "freezer.state")) == "THAWED"
     p = rt.run("resume", unique_id)
     assert p.returncode == 1 and "not paused" in p.stderr
 
