@@ -142,22 +142,33 @@ def run_box(opts: BoxOptions) -> int:
     state_root = runtime_state_root()
     os.makedirs(state_root, mode=0o711, exist_ok=True)
     bundle = tempfile.mkdtemp(prefix=".box-", dir=state_root)
+    holder = None
     try:
         joined = netmod.joined_netns(mode) if mode.kind == "container" else None
         files_dir = os.path.join(bundle, "etc")
         netmod.initial_files(files_dir, opts.hostname, mode)
         netmod.configure_spec(config, mode, files_dir, joined)
+        if rootless and mode.attaches:
+            from ..linux.prctl import set_child_subreaper
+            set_child_subreaper(True)   # pasta daemonises: it becomes our child, reaped when detached
+            holder = netmod.RootlessNamespaces.start()   # pasta configures it before the container exists
+            holder.configure_spec(config)
         write_config(bundle, config)
 
         def attach(pid: int) -> None:
-            netmod.connect(mode, cid, pid, opts.hostname, opts.ports, files_dir)
+            netmod.connect(mode, cid, holder.pid if holder else pid, opts.hostname, opts.ports, files_dir)
 
         try:
-            return run_container(Runtime(state_root, rootless=rootless), cid, bundle, on_created=attach)
+            if holder:
+                attach(0)
+            return run_container(Runtime(state_root, rootless=rootless), cid, bundle,
+                                 on_created=None if holder else attach)
         finally:
             if mode.attaches:
                 netmod.disconnect(cid)
     finally:
+        if holder:
+            holder.stop()
         shutil.rmtree(bundle, ignore_errors=True)
 
 

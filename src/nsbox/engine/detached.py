@@ -69,11 +69,20 @@ def run_detached(opts) -> str:
         netmod.initial_files(record["files_dir"], opts.hostname, mode)
         netmod.configure_spec(config, mode, record["files_dir"], joined)
         config["process"]["terminal"] = False if not opts.tty else True
+        holder = None
+        if rootless and mode.attaches:   # see network.RootlessNamespaces: it lives as long as the container
+            holder = netmod.RootlessNamespaces.start()
+            holder.configure_spec(config)
+            from ..proc.procfs import start_time
+            record["holder"] = {"pid": holder.pid, "start_time": start_time(holder.pid)}
+            records.write(record)
+            netmod.connect(mode, name, holder.pid, opts.hostname, opts.ports, record["files_dir"])
         write_config(bundle, config)
         records.write(record)
         pid = _start_conmon(conmon, name, bundle, state_root, opts.tty, record)
         records.write(record)
-        netmod.connect(mode, name, pid, opts.hostname, opts.ports, record["files_dir"])
+        if holder is None:
+            netmod.connect(mode, name, pid, opts.hostname, opts.ports, record["files_dir"])
         _runtime(state_root).start(name)
     except BaseException:
         _remove_everything(name, records, record)
@@ -256,7 +265,20 @@ def _remove_everything(name: str, records: Records, rec: dict) -> None:
         disconnect(name)
     except NsboxError:
         pass
+    _stop_holder(rec.get("holder"))
     records.remove(name)
+
+
+def _stop_holder(holder: dict | None) -> None:
+    """Kill the rootless namespace holder (`sleep`) of a container, if that pid still is it."""
+    if not holder:
+        return
+    from ..proc.procfs import start_time
+    try:
+        if start_time(holder["pid"]) == holder["start_time"]:
+            os.kill(holder["pid"], signal.SIGKILL)
+    except (OSError, ValueError, TypeError):
+        pass
 
 
 def _wait_conmon(pid: int | None, timeout: float) -> None:
@@ -303,6 +325,7 @@ def exited(name: str) -> None:
         disconnect(name)
     except NsboxError:
         pass
+    _stop_holder(rec.get("holder"))
 
 
 def _main(argv: list[str]) -> int:

@@ -158,3 +158,71 @@ def joined_netns(mode: NetworkMode) -> str:
     if state.get("status") != "running":
         raise NetworkError(f"--network container:{mode.name}: the container is not running")
     return f"/proc/{state['pid']}/ns/net"
+
+
+class RootlessNamespaces:
+    """Rootless pasta/slirp4netns: a user + network namespace made BEFORE the container, which joins
+    both by path (as rootless podman does). The container's init is not dumpable until it execs, so
+    pasta could not open its /proc/PID/ns/* between create and start; this holder process (util-linux
+    `unshare -Un sleep`) can be opened, so the network is up before the command runs.
+
+        holder = RootlessNamespaces.start(); holder.configure_spec(spec); ...; holder.stop()
+    """
+
+    def __init__(self, proc):
+        self.proc = proc
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @classmethod
+    def start(cls, timeout: float = 10.0) -> "RootlessNamespaces":
+        import shutil
+        import subprocess
+        import time
+        from ..ns.idmap import apply_idmap, rootless_default
+        tool = shutil.which("unshare")
+        if not tool:
+            raise NetworkError("rootless networking needs util-linux unshare, which is not installed")
+        sleep = shutil.which("sleep") or "/bin/sleep"
+        own = os.stat("/proc/self/ns/net").st_ino
+        proc = subprocess.Popen([tool, "--user", "--net", "--", sleep, "infinity"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        holder = cls(proc)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:   # until `unshare` has made the namespaces and exec'd sleep
+                if proc.poll() is not None:
+                    raise NetworkError(f"cannot make a user and network namespace: "
+                                       f"{proc.stderr.read().decode(errors='replace').strip()}")
+                try:
+                    if (os.stat(f"/proc/{proc.pid}/ns/net").st_ino != own
+                            and os.readlink(f"/proc/{proc.pid}/exe") == os.path.realpath(sleep)):
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise NetworkError("timed out making a user and network namespace for the container")
+                time.sleep(0.001)
+            apply_idmap(proc.pid, rootless_default())
+        except BaseException:
+            holder.stop()
+            raise
+        return holder
+
+    def configure_spec(self, spec: dict) -> None:
+        """Join the holder's user and network namespaces (their id maps are already written)."""
+        linux = spec["linux"]
+        linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] not in ("user", "network")] + [
+            {"type": "user", "path": f"/proc/{self.pid}/ns/user"},
+            {"type": "network", "path": f"/proc/{self.pid}/ns/net"}]
+        linux.pop("uidMappings", None)
+        linux.pop("gidMappings", None)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        if self.proc.stderr:
+            self.proc.stderr.close()
