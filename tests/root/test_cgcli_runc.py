@@ -472,3 +472,31 @@ def test_200_create_delete_cycles_leave_no_cgroup_behind(rt, tmp_path, unique_id
     assert find_cgroup_dirs(prefix) == []
     assert os.listdir(rt.root) == []
     print(f"200 create/delete cycles: {elapsed:.1f} s")
+
+
+def test_events_reports_an_oom_kill_of_a_child_and_keeps_streaming(rt, tmp_path, unique_id, cleanup):
+    code = ("import os, time\n"
+            "while not os.path.exists('/out/go'):\n    time.sleep(0.02)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n    a = []\n    while True:\n        a.append(bytearray(1 << 20))\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "open('/out/s', 'w').write(str(os.WTERMSIG(status)))\n"
+            "time.sleep(100)\n")
+    bundle, out = python_bundle(tmp_path, code, {"memory": {"limit": 48 << 20, "swap": 48 << 20}})
+    cleanup.add(rt.force_delete, unique_id)
+    rt.ok("run", "-d", "--bundle", bundle, unique_id)
+    events = subprocess.Popen(rt.argv("events", "--interval", "250ms", unique_id), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    cleanup.add(lambda: events.poll() is None and events.kill())
+    time.sleep(0.5)
+    open(os.path.join(out, "go"), "w").close()
+    assert wait_for(lambda: read_out(out) is not None, timeout=30)
+    assert read_out(out) == "9"                                  # the hog was OOM-killed ...
+    assert rt.state(unique_id)["status"] == "running"            # ... the container lives on
+    time.sleep(0.6)
+    rt.ok("kill", unique_id, "KILL")
+    stdout, stderr = events.communicate(timeout=10)
+    kinds = [json.loads(x)["type"] for x in stdout.splitlines()]
+    assert "oom" in kinds, (stdout, stderr)
+    assert kinds.index("oom") < len(kinds) - 1 and kinds[-1] == "stats"   # stats continued after it
+    assert events.returncode == 0
