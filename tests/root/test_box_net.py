@@ -255,3 +255,27 @@ def test_100_bridge_runs_leave_nothing_behind(box_env, unique_id):
     cgroup_dirs = [f"/sys/fs/cgroup/{c}/{n}" for c in ("memory", "pids", "cpu") for n in names]
     assert [d for d in cgroup_dirs if os.path.exists(d)] == []
     assert [n for n in names if os.path.exists(f"/run/nsbox/{n}")] == []
+
+
+def test_a_killed_front_end_is_cleaned_up_by_the_next_command(box_env, unique_id):
+    """SIGKILL to a foreground `nsbox run` leaves its attachment; once its container is gone, the
+    next command (here `nsbox ps`) removes the veth's record, the DNAT rules and the lease."""
+    name = f"crash-{unique_id}"[:60]
+    port = free_port()
+    proc = subprocess.Popen([NSBOX, "run", "--name", name, "--network", "bridge", "-p", f"127.0.0.1:{port}:80", "--",
+                             "/bin/sleep", "60"], env=box_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not leftovers(box_env)["rules"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert leftovers(box_env)["rules"]
+        time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    subprocess.run([os.path.join(os.path.dirname(NSBOX), "nsbox-runc"), "delete", "-f", name],
+                   capture_output=True, timeout=30)
+    assert leftovers(box_env)["attachments"] == [name]      # the crash left it
+    box(box_env, "ps", check=True)
+    assert leftovers(box_env) == {"veths": [], "rules": [], "leases": {}, "attachments": [], "records": []}

@@ -161,7 +161,9 @@ def status(record: dict, records: Records) -> str:
 
 
 def ps(all_containers: bool = True) -> list[dict]:
+    """The records with their status; reclaims what crashed containers left on the networks."""
     records = Records()
+    _reclaim_stale()
     out = []
     for name in records.names():
         try:
@@ -172,6 +174,16 @@ def ps(all_containers: bool = True) -> list[dict]:
         if all_containers or rec["status"] == "running":
             out.append(rec)
     return out
+
+
+def _reclaim_stale() -> None:
+    from ..net.attach import Attachments, cleanup_stale
+    root = _net_root()
+    if Attachments(root).all():
+        try:
+            cleanup_stale(root)
+        except NsboxError as err:
+            sys.stderr.write(f"nsbox: warning: cleaning up stale network attachments: {err}\n")
 
 
 def exec_in(name: str, args: list[str], *, tty: bool = False, env: list[str] = (), workdir: str | None = None) -> int:
