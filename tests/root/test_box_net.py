@@ -279,3 +279,13 @@ def test_a_killed_front_end_is_cleaned_up_by_the_next_command(box_env, unique_id
     assert leftovers(box_env)["attachments"] == [name]      # the crash left it
     box(box_env, "ps", check=True)
     assert leftovers(box_env) == {"veths": [], "rules": [], "leases": {}, "attachments": [], "records": []}
+
+
+def test_detached_rm_removes_everything_when_the_container_exits(box_env):
+    res = box(box_env, "run", "-d", "--rm", "--name", "brief", "--network", "bridge", "--", "/bin/sleep", "0.3")
+    assert res.returncode == 0, res.stderr
+    deadline = time.monotonic() + 20
+    while box_names(box_env) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leftovers(box_env) == {"veths": [], "rules": [], "leases": {}, "attachments": [], "records": []}
+    assert not os.path.exists("/run/nsbox/brief")

@@ -15,7 +15,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--name", help="container id (default: a random box-XXXX)")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (it always is)")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
-    p.add_argument("--rm", action="store_true", help="remove the container afterwards (always done)")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits (always done in the "
+                   "foreground; with -d: its record and logs too)")
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("-w", "--workdir", default="/")
     p.add_argument("-d", "--detach", action="store_true", help="run in the background (monitored by conmon); "
@@ -47,7 +48,8 @@ def body(argv: list[str]) -> int:
     hostname = a.hostname if a.hostname is not None else (a.name or "nsbox")
     opts = BoxOptions(args=a.command, rootfs=a.rootfs, hostname=hostname, tty=a.tty, env=a.env,
                       workdir=a.workdir, name=a.name, network=a.network, ports=a.publish, memory=a.memory,
-                      memory_swap=a.memory_swap, cpus=a.cpus, cpu_shares=a.cpu_shares, pids_limit=a.pids_limit)
+                      memory_swap=a.memory_swap, cpus=a.cpus, cpu_shares=a.cpu_shares, pids_limit=a.pids_limit,
+                      auto_remove=a.rm)
     if a.detach:
         from ..engine.detached import run_detached
         print(run_detached(opts))

@@ -36,6 +36,7 @@ class BoxOptions:
     cpus: str | None = None
     cpu_shares: int | None = None
     pids_limit: int | None = None
+    auto_remove: bool = False          # detached (-d --rm): remove the record when the container exits
 
     def resources(self) -> dict:
         from .resources import resources_from_flags

@@ -64,7 +64,8 @@ def run_detached(opts) -> str:
     bundle = records.make(name)
     record = {"name": name, "args": list(opts.args), "network": str(mode), "ports": list(opts.ports),
               "created": time.time(), "bundle": bundle, "state_root": state_root, "hostname": opts.hostname,
-              "files_dir": os.path.join(bundle, "etc"), "log": os.path.join(bundle, "ctr.log")}
+              "files_dir": os.path.join(bundle, "etc"), "log": os.path.join(bundle, "ctr.log"),
+              "auto_remove": bool(getattr(opts, "auto_remove", False))}
     try:
         netmod.initial_files(record["files_dir"], opts.hostname, mode)
         netmod.configure_spec(config, mode, record["files_dir"], joined)
@@ -338,6 +339,8 @@ def exited(name: str) -> None:
     except NsboxError:
         pass
     _stop_holder(rec.get("holder"))
+    if rec.get("auto_remove"):
+        records.remove(name)   # (conmon, our parent, is still running: do not wait for it)
 
 
 def _main(argv: list[str]) -> int:
