@@ -156,8 +156,11 @@ def run_box(opts: BoxOptions) -> int:
             holder.configure_spec(config)
         write_config(bundle, config)
 
+        attached = []
+
         def attach(pid: int) -> None:
             netmod.connect(mode, cid, holder.pid if holder else pid, opts.hostname, opts.ports, files_dir)
+            attached.append(cid)
 
         try:
             if holder:
@@ -165,7 +168,7 @@ def run_box(opts: BoxOptions) -> int:
             return run_container(Runtime(state_root, rootless=rootless), cid, bundle,
                                  on_created=None if holder else attach)
         finally:
-            if mode.attaches:
+            if attached:   # only ours: a failed attach may have met another container's record
                 netmod.disconnect(cid)
     finally:
         if holder:

@@ -78,15 +78,18 @@ def run_detached(opts) -> str:
             record["holder"] = {"pid": holder.pid, "start_time": start_time(holder.pid)}
             records.write(record)
             netmod.connect(mode, name, holder.pid, opts.hostname, opts.ports, record["files_dir"])
+            record["attached"] = True
         write_config(bundle, config)
         records.write(record)
         pid = _start_conmon(conmon, name, bundle, state_root, opts.tty, record)
         records.write(record)
-        if holder is None:
+        if holder is None and mode.attaches:
             netmod.connect(mode, name, pid, opts.hostname, opts.ports, record["files_dir"])
+            record["attached"] = True
+        records.write(record)
         _runtime(state_root).start(name)
     except BaseException:
-        _remove_everything(name, records, record)
+        _undo_run(name, records, record)
         raise
     return name
 
@@ -264,6 +267,25 @@ def remove(name: str, force: bool = False) -> None:
             pass
         _wait_exited(name, records, 10.0)
     _remove_everything(name, records, rec)
+
+
+def _undo_run(name: str, records: Records, record: dict) -> None:
+    """A failed `run -d`: undo only what this run made (another container may have the same id in
+    the runtime or on the network: that is often why it failed)."""
+    from .network import disconnect
+    if record.get("pid"):
+        _wait_conmon(record.get("conmon_pid"), 0.0)
+        try:
+            _runtime(record.get("state_root")).delete(name, force=True)
+        except NsboxError:
+            pass
+    if record.get("attached"):
+        try:
+            disconnect(name)
+        except NsboxError:
+            pass
+    _stop_holder(record.get("holder"))
+    records.remove(name)
 
 
 def _remove_everything(name: str, records: Records, rec: dict) -> None:
