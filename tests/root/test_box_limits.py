@@ -72,7 +72,8 @@ def test_cpus_hold_a_busy_loop_near_its_share(unique_id):
             " open('/sys/fs/cgroup/cpu/cpu.shares').read().strip(), flush=True)\n"
             "t0, c0 = time.monotonic(), sum(os.times()[:2])\n"
             "while time.monotonic() - t0 < 2.0: pass\n"
-            "print((sum(os.times()[:2]) - c0) / (time.monotonic() - t0))\n")
+            "print((sum(os.times()[:2]) - c0) / (time.monotonic() - t0))\n"
+            "print(dict(l.split() for l in open('/sys/fs/cgroup/cpu/cpu.stat'))['nr_throttled'])\n")
     proc = subprocess.Popen([NSBOX, "run", "--name", name, "--cpus", "0.5", "--cpu-shares", "256", "--", PY, "-c", busy],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
@@ -95,7 +96,9 @@ def test_cpus_hold_a_busy_loop_near_its_share(unique_id):
     lines = out.splitlines()
     assert lines[0].split() == ["50000", "100000", "256"]   # from inside
     share = float(lines[1])
-    assert 0.35 <= share <= 0.6, share              # 2 s of busy loop got about half a CPU
+    # 2 s of busy loop got at most half a CPU (less when the 2 shared cores are busy with other work)
+    assert 0.15 <= share <= 0.6, share
+    assert int(lines[2]) >= 5                       # the quota throttled it, period after period
     assert not os.path.exists(os.path.dirname(quota))   # the cgroup went with the container
 
 
