@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
-import signal as _signal
+import _signal  # the C module: signal.py builds enums at import
 
 from ..errors import CgroupError, SpecError
 from . import convert, devices, fs

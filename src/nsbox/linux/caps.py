@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-from collections import namedtuple
+from _collections import _tuplegetter  # what namedtuple's fields are, without collections
 
 from ._libc import libc, retry
 
@@ -25,9 +25,33 @@ _capset = libc.capset
 _capset.argtypes = [ctypes.POINTER(_Header), ctypes.POINTER(_Data)]
 
 
-class CapSets(namedtuple("CapSets", "effective permitted inheritable")):
-    """Bit masks: bit N set = capability N. (A namedtuple: dataclasses costs ~15 ms to import.)"""
+class CapSets(tuple):
+    """Bit masks: bit N set = capability N. The namedtuple CapSets(effective, permitted, inheritable),
+    written out: collections (and dataclasses even more) cost milliseconds of every start."""
     __slots__ = ()
+    _fields = ("effective", "permitted", "inheritable")
+
+    def __new__(cls, effective, permitted, inheritable):
+        return tuple.__new__(cls, (effective, permitted, inheritable))
+
+    effective = _tuplegetter(0, "Alias for field number 0")
+    permitted = _tuplegetter(1, "Alias for field number 1")
+    inheritable = _tuplegetter(2, "Alias for field number 2")
+
+    def __repr__(self):
+        return f"CapSets(effective={self[0]!r}, permitted={self[1]!r}, inheritable={self[2]!r})"
+
+    def __getnewargs__(self):
+        return tuple(self)
+
+    def _asdict(self) -> dict:
+        return dict(zip(self._fields, self))
+
+    def _replace(self, **changes) -> "CapSets":
+        values = {**self._asdict(), **changes}
+        if len(values) != 3:
+            raise ValueError(f"Got unexpected field names: {sorted(set(changes) - set(self._fields))!r}")
+        return CapSets(**values)
 
 
 def capget(pid: int = 0) -> CapSets:

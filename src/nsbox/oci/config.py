@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from .. import jsoncodec as json  # json without re/enum (~8 ms of start-up)
 import os
 
 from ..errors import SpecError

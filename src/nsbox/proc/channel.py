@@ -14,8 +14,8 @@ Sockets are used unbuffered; safe to use in a forked child.
 
 from __future__ import annotations
 
-import array
-import json
+import struct  # not array: array imports collections.abc (and collections) at start-up
+from .. import jsoncodec as json  # json without re/enum (~8 ms of start-up)
 import os
 import select
 
@@ -28,6 +28,19 @@ from ..errors import NsboxError, PeerClosed, ProtocolError, error_from_fields
 MAX_MESSAGE = 64 * 1024
 MAX_FDS = 64
 DEFAULT_TIMEOUT = 30.0
+
+
+_FD_SIZE = struct.calcsize("i")
+
+
+def _pack_fds(fds) -> bytes:
+    return struct.pack(f"{len(fds)}i", *fds)
+
+
+def _unpack_fds(payload: bytes) -> list[int]:
+    """The whole C ints of an SCM_RIGHTS payload (a truncated tail is ignored)."""
+    n = len(payload) // _FD_SIZE
+    return list(struct.unpack(f"{n}i", payload[: n * _FD_SIZE]))
 
 
 class Channel:
@@ -62,7 +75,7 @@ class Channel:
             raise ProtocolError(f"message {type_!r} is {len(data)} bytes, over {MAX_MESSAGE}")
         try:
             if fds:
-                self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+                self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _pack_fds(fds))])
             else:
                 self.sock.send(data)
         except (BrokenPipeError, ConnectionResetError) as err:
@@ -93,15 +106,14 @@ class Channel:
             ready, _, _ = select.select([self.sock], [], [], timeout)
             if not ready:
                 raise ProtocolError(f"no message from peer within {timeout:g}s")
-        fds = array.array("i")
         try:
-            data, ancdata, flags, _ = self.sock.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * fds.itemsize))
+            data, ancdata, flags, _ = self.sock.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * _FD_SIZE))
         except ConnectionResetError as err:
             raise ProtocolError("peer reset the channel") from err
+        received = []
         for level, kind, payload in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
-        received = list(fds)
+                received.extend(_unpack_fds(payload))
         for fd in received:
             os.set_inheritable(fd, False)
         if not data:

@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import os
-import re
 
-_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+_OCTAL_DIGITS = frozenset("01234567")
+
+
+def unescape_octal(s: str) -> str:
+    """Replace each backslash followed by three octal digits with that character (as the regex
+    ``\\([0-7]{3})`` would; without re, which costs ~2 ms of every start)."""
+    if "\\" not in s:
+        return s
+    out = []
+    i, n = 0, len(s)
+    while i < n:
+        ch = s[i]
+        digits = s[i + 1:i + 4]
+        if ch == "\\" and len(digits) == 3 and all(d in _OCTAL_DIGITS for d in digits):
+            out.append(chr(int(digits, 8)))
+            i += 4
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
 
 
 def parse_stat(text: str) -> dict:
@@ -59,7 +77,7 @@ def parse_mountinfo(text: str) -> list[dict]:
     fstype, source, super options). Octal escapes (\\040) in paths are decoded."""
     def unescape(s: str) -> str:
         # The kernel escapes space, tab, newline and backslash as \ooo octal; nothing else.
-        return _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), s) if "\\" in s else s
+        return unescape_octal(s)
     mounts = []
     for line in text.splitlines():
         if not line.strip():

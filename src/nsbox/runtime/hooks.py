@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from .. import jsoncodec as json  # json without re/enum (~8 ms of start-up)
 
 from ..errors import NsboxError
 from .._init.hookexec import run_hook

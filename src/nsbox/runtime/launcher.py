@@ -7,7 +7,7 @@ On any failure every process started here is killed and reaped before the error 
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # the C module: signal.py builds enums at import (~0.5 ms + enum)
 import time
 from ..proc.channel import Channel
 from ..proc.fork import fork_child, is_single_threaded

@@ -7,8 +7,8 @@ Stdlib only, imported up front, so the child may use it after pivot_root (given 
 
 from __future__ import annotations
 
-import array
-import json
+import struct
+from .. import jsoncodec as json  # json without re/enum (~8 ms of start-up)
 
 # _socket, not socket: the wrapper module costs ~2 ms of every container start (this module is preloaded
 # for stage 2); the plain socket object has connect/sendmsg/detach/close, which is all that is used here
@@ -49,7 +49,7 @@ def send_listener_fd(target, notify_fd: int, *, pid: int, state: dict | None = N
         sock = target
     try:
         sock.sendmsg([process_state(pid, state, metadata)],  # socket.send_fds
-                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [notify_fd]))])
+                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", notify_fd))])
     except OSError as exc:
         raise SecurityError(f"seccomp listener: sendmsg: {exc.strerror}") from exc
     finally:
