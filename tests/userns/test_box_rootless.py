@@ -121,3 +121,18 @@ def test_missing_pasta_is_one_clear_line(box_env):
     assert res.returncode != 0
     assert res.stderr.count("\n") == 1 and "needs pasta, which is not installed" in res.stderr
     assert no_helpers_left(box_env)
+
+
+def test_container_network_joins_another_rootless_container(box_env):
+    need("pasta")
+    box = [sys.executable, "-m", "nsbox.cli.containers"]
+    res = nsbox_run(box_env, "-d", "--name", "first", "--network", "pasta", "--", PYTHON, ECHO, "serve", str(SERVE_PORT))
+    assert res.returncode == 0, res.stderr
+    deadline = time.monotonic() + 20
+    while "ready" not in subprocess.run(box + ["logs", "first"], capture_output=True, text=True, env=box_env,
+                                        timeout=30).stdout and time.monotonic() < deadline:
+        time.sleep(0.05)
+    res = nsbox_run(box_env, "--network", "container:first", "--", PYTHON, ECHO, "ask", "127.0.0.1",
+                    str(SERVE_PORT), "shared")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "127.0.0.1 shared"

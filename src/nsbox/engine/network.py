@@ -105,6 +105,12 @@ def configure_spec(spec: dict, mode: NetworkMode, files_dir: str | None, joined_
         linux["namespaces"] = others + [{"type": "network", "path": mode.name}]
     elif mode.kind == "container":
         linux["namespaces"] = others + [{"type": "network", "path": joined_netns}]
+        if linux.get("uidMappings"):
+            # rootless: that namespace belongs to the other container's user namespace; join it too
+            linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "user"] + [
+                {"type": "user", "path": joined_netns[:-len("net")] + "user"}]
+            linux.pop("uidMappings", None)
+            linux.pop("gidMappings", None)
     if files_dir and mode.kind != "host":
         for name in ETC_FILES:
             spec["mounts"].append({"destination": f"/etc/{name}", "type": "bind",
