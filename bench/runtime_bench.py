@@ -81,6 +81,26 @@ def created_rss_kb(rt: Runtime, bundle: str) -> int | None:
     return None
 
 
+def import_time_ms(rt: Runtime, bundle: str, runs: int) -> float | None:
+    """`python -X importtime` of one `run`: the sum of the top-level imports' cumulative times (median).
+    importtime inflates what it measures; compare its totals with each other, not with wall times."""
+    if rt.name != "nsbox-runc":
+        return None
+    totals = []
+    for i in range(runs):
+        argv = [sys.executable, "-X", "importtime", *rt.argv("run", "--bundle", bundle, f"bench-imp-{os.getpid()}-{i}")]
+        res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, timeout=60)
+        total = 0
+        for line in res.stderr.splitlines():
+            if line.startswith("import time:") and "|" in line:
+                _, cumulative, name = line[len("import time:"):].split("|")
+                if cumulative.strip().isdigit() and not name.startswith("  "):
+                    total += int(cumulative)
+        totals.append(total / 1000)
+    return statistics.median(totals)
+
+
 def wrapper_cost(runs: int) -> float:
     t = []
     for _ in range(runs):
@@ -113,6 +133,7 @@ def main() -> int:
                 "p90_ms": times[int(len(times) * 0.9) - 1] * 1000,
                 "peak_rss_kb": peak_rss_kb(rt, bundle, 5),
                 "created_init_rss_kb": created_rss_kb(rt, bundle),
+                "importtime_ms": import_time_ms(rt, bundle, 5),
             }
         if "crun" in results:
             results["crun"]["wrapper_ms"] = wrapper_cost(10) * 1000
@@ -128,6 +149,8 @@ def main() -> int:
         rss = f"{r['peak_rss_kb'] / 1024:.1f}" if r["peak_rss_kb"] else "-"
         crss = f"{r['created_init_rss_kb'] / 1024:.1f}" if r["created_init_rss_kb"] else "-"
         print(f"{name:<12}{r['median_ms']:>11.1f}{r['p90_ms']:>9.1f}{base / r['median_ms']:>9.2f}{rss:>13}{crss:>21}")
+    if results["nsbox-runc"].get("importtime_ms") is not None:
+        print(f"\nnsbox-runc `-X importtime` total of one run: {results['nsbox-runc']['importtime_ms']:.1f} ms")
     if "crun" in results:
         print(f"\n(crun figures include its unshare+sh wrapper: {results['crun']['wrapper_ms']:.1f} ms)")
     return 0

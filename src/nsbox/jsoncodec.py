@@ -78,16 +78,16 @@ def _default(o):
     raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
 
 
-def dumps(obj, *, separators=None, **kw):
-    """json.dumps(obj) and json.dumps(obj, separators=...); other options go to json."""
+def dumps(obj, *, separators=None, sort_keys=False, **kw):
+    """json.dumps(obj) with separators= and sort_keys= as json takes them; other options go to json."""
     if kw:
-        return _real_json().dumps(obj, separators=separators, **kw)
+        return _real_json().dumps(obj, separators=separators, sort_keys=sort_keys, **kw)
     item_sep, key_sep = separators if separators is not None else (", ", ": ")
     if isinstance(obj, str):
         return _json.encode_basestring_ascii(obj)
     # a fresh markers dict per call, as JSONEncoder.iterencode makes (it catches circular references)
     encode = _json.make_encoder({}, _default, _json.encode_basestring_ascii, None, key_sep, item_sep,
-                                False, False, True)
+                                bool(sort_keys), False, True)
     return "".join(encode(obj, 0))
 
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 import struct
-from dataclasses import dataclass, field
 
 from ..errors import SpecError, Unsupported
 from ..linux.seccomp import FILTER_FLAGS, SECCOMP_FILTER_FLAG_NEW_LISTENER
@@ -57,7 +55,7 @@ OCI_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FI
              "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
 
 # audit arch of the machine nsbox runs on, for the ENOSYS stub (linux/audit.h).
-_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}.get(platform.machine())
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}.get(os.uname().machine)  # = platform.machine()
 _X32_SYSCALL_BIT = 0x40000000
 _MAX_NATIVE_SYSCALL = 1024
 BPF_MAXINSNS = 4096
@@ -105,13 +103,29 @@ def libseccomp():
     return lib
 
 
-@dataclass
 class CompiledSeccomp:
-    bpf: bytes
-    flags: int                      # SECCOMP_FILTER_FLAG_* for seccomp(2), NEW_LISTENER included if needed
-    uses_notify: bool
-    warnings: list[str] = field(default_factory=list)
-    instructions: int = 0
+    """bpf, flags (SECCOMP_FILTER_FLAG_* for seccomp(2), NEW_LISTENER included if needed), uses_notify,
+    warnings, instructions. (The dataclass it was, written out: dataclasses imports inspect and ast,
+    ~9 ms of every start that has a seccomp profile.)"""
+
+    __slots__ = ("bpf", "flags", "uses_notify", "warnings", "instructions")
+    _FIELDS = __slots__
+
+    def __init__(self, bpf: bytes, flags: int, uses_notify: bool, warnings: list[str] | None = None,
+                 instructions: int = 0):
+        self.bpf, self.flags, self.uses_notify = bpf, flags, uses_notify
+        self.warnings = [] if warnings is None else warnings
+        self.instructions = instructions
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self._FIELDS)
+
+    __hash__ = None  # as a (non-frozen) dataclass with eq
+
+    def __repr__(self):
+        return "CompiledSeccomp(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self._FIELDS) + ")"
 
 
 def _action_value(name: str, errno_ret) -> int:
@@ -166,18 +180,18 @@ def default_cache_dir() -> str | None:
 
 
 def _cache_key(profile: dict, json_path: str) -> str:
-    import hashlib
-    import json
+    from _sha256 import sha256  # hashlib's sha256 without loading OpenSSL (~2 ms)
+    from .. import jsoncodec as json
     ver = libseccomp().seccomp_version().contents
-    ident = json.dumps([CACHE_FORMAT, profile, json_path, platform.machine(), os.uname().release,
+    ident = json.dumps([CACHE_FORMAT, profile, json_path, os.uname().machine, os.uname().release,
                         (ver.major, ver.minor, ver.micro)], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(ident.encode()).hexdigest()
+    return sha256(ident.encode()).hexdigest()
 
 
 def _cache_load(path: str) -> CompiledSeccomp | None:
     """A cached filter, trusted only if this user owns it and nobody else can write it."""
-    import base64
-    import json
+    import binascii
+    from .. import jsoncodec as json
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -187,7 +201,7 @@ def _cache_load(path: str) -> CompiledSeccomp | None:
         if st.st_uid != os.geteuid() or st.st_mode & 0o022:
             return None
         data = json.loads(os.read(fd, 1 << 20))
-        return CompiledSeccomp(base64.b64decode(data["bpf"]), data["flags"], data["uses_notify"],
+        return CompiledSeccomp(binascii.a2b_base64(data["bpf"]), data["flags"], data["uses_notify"],
                                list(data["warnings"]), data["instructions"])
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -15,7 +15,7 @@ Deviation from moby on kernels >= 4.8: ptrace, kcmp and process_vm_* stay behind
 from __future__ import annotations
 
 import errno
-import platform
+import os
 
 from .capabilities import DEFAULT_CAPS
 
@@ -108,7 +108,7 @@ def _allow(names, args=None) -> dict:
 def default_profile(capabilities=None, machine: str | None = None) -> dict:
     """The default profile for a container holding ``capabilities`` (default: docker's default set)."""
     caps = set(DEFAULT_CAPS if capabilities is None else capabilities)
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine  # = platform.machine(), without importing platform
     syscalls = [_allow(ALLOWED)]
     # personality: only the harmless personas (PER_LINUX, PER_LINUX32, UNAME26 variants, query).
     for persona in (0x0, 0x0008, 0x20000, 0x20008, 0xFFFFFFFF):
