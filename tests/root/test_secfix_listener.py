@@ -7,104 +7,16 @@ container with EXDEV through SECCOMP_IOCTL_NOTIF_SEND. Compared with runc where 
 
 from __future__ import annotations
 
-import ctypes
-import errno
-import fcntl
 import json
 import os
 import platform
-import select
-import socket
-import struct
-import threading
 
 import pytest
 
 from tests.conftest import require
 from tests.fixtures.bundles import make_bundle
 from tests.fixtures.runtimes import Runtime, available
-
-# struct seccomp_notif (80 bytes) / seccomp_notif_resp (24 bytes); _IOWR('!', nr, size)
-NOTIF_SIZE, RESP_SIZE = 80, 24
-SECCOMP_IOCTL_NOTIF_RECV = (3 << 30) | (NOTIF_SIZE << 16) | (ord("!") << 8) | 0
-SECCOMP_IOCTL_NOTIF_SEND = (3 << 30) | (RESP_SIZE << 16) | (ord("!") << 8) | 1
-NR = {"x86_64": {"mkdir": 83, "mkdirat": 258}, "aarch64": {"mkdirat": 34}}.get(platform.machine(), {})
-ANSWER = errno.EXDEV
-
-
-class Agent(threading.Thread):
-    """Accepts ``count`` connections; keeps each message, answers each fd's notifications until stopped."""
-
-    def __init__(self, path: str, count: int = 1):
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(count)
-        self.count = count
-        self.messages: list[dict] = []
-        self.notified: list[int] = []
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.handlers: list[threading.Thread] = []
-
-    @property
-    def message(self) -> dict | None:
-        return self.messages[0] if self.messages else None
-
-    def run(self):
-        try:
-            self.sock.settimeout(30)
-            for _ in range(self.count):
-                conn, _ = self.sock.accept()
-                with conn:
-                    data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
-                self.messages.append(json.loads(data))
-                assert len(fds) == 1, fds
-                handler = threading.Thread(target=self._guard, args=(fds[0],), daemon=True)
-                handler.start()
-                self.handlers.append(handler)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            self.error = exc
-
-    def _guard(self, fd: int):
-        try:
-            self._answer(fd)
-        except BaseException as exc:  # noqa: BLE001
-            self.error = exc
-
-    def finish(self):
-        self.stop.set()
-        self.join(10)
-        for handler in self.handlers:
-            handler.join(10)
-
-    def _answer(self, fd: int):
-        try:
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            while not self.stop.is_set():
-                events = poller.poll(100)
-                if not events:
-                    continue
-                if events[0][1] & (select.POLLHUP | select.POLLERR) and not events[0][1] & select.POLLIN:
-                    return  # every filtered task is gone
-                buf = bytearray(NOTIF_SIZE)
-                try:
-                    fcntl.ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, buf, True)
-                except OSError as exc:
-                    if exc.errno in (errno.ENOENT, errno.EINTR):
-                        continue
-                    raise
-                notif_id, pid, _flags, nr = struct.unpack_from("=QIIi", buf)
-                self.notified.append(nr)
-                resp = struct.pack("=QqiI", notif_id, 0, -ANSWER, 0)
-                try:
-                    fcntl.ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, resp)
-                except OSError as exc:
-                    if exc.errno != errno.ENOENT:  # the task was killed meanwhile
-                        raise
-        finally:
-            os.close(fd)
+from tests.fixtures.seccomp_agent import ANSWER, NR, Agent
 
 
 def _runtimes():
