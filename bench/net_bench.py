@@ -15,7 +15,8 @@ netfast_server on fixed ports; the client always runs on the host):
   fdforward    ``unshare -Urn`` namespace, ports published by nsbox.net.fdforward (splice relay, SCM_RIGHTS)
 
 Per path: setup (ms to publish the ports), host->container and container->host throughput (iperf3 -t T,
-median of N runs, Gbit/s), and connect+1 round trip+close latency (median and p90 of --conns, µs).
+median of N runs, Gbit/s), the forwarder process's CPU time (user+sys) per GB moved during the iperf3
+runs, and connect+1 round trip+close latency (median and p90 of --conns, µs).
 Ratios are against loopback. Run as root: veth needs it, and the rootless rows (pasta, slirp4netns,
 fdforward) are then measured as ``--user`` (default nsbox-test, from tests/rootless-env setup) through
 runuser, as an unprivileged user would run them (pasta run by root drops to nobody and cannot join a
@@ -81,13 +82,22 @@ class Container:
         self.proc.wait(10)
 
 
-def iperf(host: str, port: int, seconds: float, reverse: bool) -> float:
+def cpu_seconds(pid: int | None) -> float:
+    """utime+stime of a forwarder process (what moving the bytes cost it)."""
+    if not pid:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def iperf(host: str, port: int, seconds: float, reverse: bool) -> tuple[float, int]:
     argv = ["iperf3", "-c", host, "-p", str(port), "-t", str(seconds), "-J"] + (["-R"] if reverse else [])
     res = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
     data = json.loads(res.stdout or "{}")
     if res.returncode or "error" in data:
         raise RuntimeError(f"iperf3 {host}:{port}: {data.get('error') or res.stderr.strip()}")
-    return data["end"]["sum_received"]["bits_per_second"] / 1e9
+    return data["end"]["sum_received"]["bits_per_second"] / 1e9, data["end"]["sum_received"]["bytes"]
 
 
 def connect_latency(host: str, port: int, n: int) -> tuple[float, float]:
@@ -103,11 +113,11 @@ def connect_latency(host: str, port: int, n: int) -> tuple[float, float]:
     return statistics.median(times), times[int(len(times) * 0.9)]
 
 
-# ---- paths: each returns (host, iperf port, echo port, setup ms, teardown) ------------------------
+# ---- paths: each returns (host, iperf port, echo port, setup ms, teardown, forwarder pid) ----------
 def path_loopback(c_ports):
     ip_port, echo_port = c_ports
     box = Container(None, ip_port, echo_port)
-    return "127.0.0.1", ip_port, echo_port, 0.0, box.stop
+    return "127.0.0.1", ip_port, echo_port, 0.0, box.stop, None
 
 
 def path_veth(_):
@@ -127,10 +137,10 @@ def path_veth(_):
     def teardown():
         box.stop()
         subprocess.run(["ip", "link", "del", host_if], capture_output=True, timeout=10)
-    return VETH_NS, IPERF_PORT, ECHO_PORT, setup, teardown
+    return VETH_NS, IPERF_PORT, ECHO_PORT, setup, teardown, None
 
 
-def _published(start, stop):
+def _published(start, stop, helper_pid):
     box = Container(("-Urn",))
     hp_iperf, hp_echo = free_port(), free_port()
     # every host address: nsbox.net.rootless passes several "127.0.0.1/P:Q" specs to one pasta -t,
@@ -147,34 +157,40 @@ def _published(start, stop):
     def teardown():
         stop(info)
         box.stop()
-    return "127.0.0.1", hp_iperf, hp_echo, setup, teardown
+    return "127.0.0.1", hp_iperf, hp_echo, setup, teardown, helper_pid(info)
 
 
 def path_pasta(_):
-    return _published(lambda pid, ports: rootless.start("pasta", pid, ports), rootless.stop)
+    return _published(lambda pid, ports: rootless.start("pasta", pid, ports), rootless.stop,
+                      lambda info: info["helper_pid"])
 
 
 def path_slirp4netns(_):
-    return _published(lambda pid, ports: rootless.start("slirp4netns", pid, ports), rootless.stop)
+    return _published(lambda pid, ports: rootless.start("slirp4netns", pid, ports), rootless.stop,
+                      lambda info: info["helper_pid"])
 
 
 def path_fdforward(_):
-    return _published(start_forward, stop_forward)
+    return _published(start_forward, stop_forward, lambda info: info.pid)
 
 
 def measure(name: str, args) -> dict:
     fn = globals()[f"path_{name}"]
-    host, iperf_port, echo_port, setup, teardown = fn((free_port(), free_port()))
+    host, iperf_port, echo_port, setup, teardown, helper = fn((free_port(), free_port()))
     try:
         connect_latency(host, echo_port, 20)   # warm-up
+        cpu0 = cpu_seconds(helper)
         up = [iperf(host, iperf_port, args.time, False) for _ in range(args.runs)]
         down = [iperf(host, iperf_port, args.time, True) for _ in range(args.runs)]
+        cpu = cpu_seconds(helper) - cpu0
         lat = [connect_latency(host, echo_port, args.conns) for _ in range(args.runs)]
     finally:
         teardown()
+    gigabytes = sum(n for _, n in up + down) / 1e9
     return {"path": name, "setup_ms": round(setup, 1),
-            "to_container_gbps": round(statistics.median(up), 2),
-            "from_container_gbps": round(statistics.median(down), 2),
+            "to_container_gbps": round(statistics.median(g for g, _ in up), 2),
+            "from_container_gbps": round(statistics.median(g for g, _ in down), 2),
+            "forwarder_cpu_ms_per_gb": round(cpu * 1e3 / gigabytes, 1) if helper else None,
             "connect_us": round(statistics.median(m for m, _ in lat), 1),
             "connect_p90_us": round(statistics.median(p for _, p in lat), 1)}
 
@@ -196,7 +212,7 @@ def run_as_user(args, names: list[str]) -> list[dict]:
 def table(rows: list[dict]) -> str:
     base = next((r for r in rows if r["path"] == "loopback"), None)
     out = [f"{'path':<12} {'setup ms':>9} {'->ctr Gbit/s':>13} {'ctr-> Gbit/s':>13} {'connect µs':>11} "
-           f"{'p90 µs':>8}   ratios vs loopback (->ctr, ctr->, connect)"]
+           f"{'p90 µs':>8} {'fwd cpu ms/GB':>13}   ratios vs loopback (->ctr, ctr->, connect)"]
     for r in rows:
         if "error" in r:
             out.append(f"{r['path']:<12} skipped: {r['error']}")
@@ -208,7 +224,8 @@ def table(rows: list[dict]) -> str:
                      f"x{r['connect_us'] / base['connect_us']:.2f}")
         name = r["path"] + (" *" if r.get("user") else "")
         out.append(f"{name:<12} {r['setup_ms']:>9.1f} {r['to_container_gbps']:>13.2f} "
-                   f"{r['from_container_gbps']:>13.2f} {r['connect_us']:>11.1f} {r['connect_p90_us']:>8.1f}{ratio}")
+                   f"{r['from_container_gbps']:>13.2f} {r['connect_us']:>11.1f} {r['connect_p90_us']:>8.1f} "
+                   f"{'-' if r['forwarder_cpu_ms_per_gb'] is None else r['forwarder_cpu_ms_per_gb']:>13}{ratio}")
     return "\n".join(out)
 
 

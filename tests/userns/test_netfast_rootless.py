@@ -45,8 +45,13 @@ def test_rootless_forward_connections_and_bulk(rootless, cleanup):
     with pytest.raises(PermissionError):
         ns(info.source_pid, "net")
     # The server sees the connections come from its own loopback: no NAT, no user-mode stack.
+    fds = lambda: len(os.listdir(f"/proc/{info.pid}/fd"))  # noqa: E731
+    assert ping(port) == "pong 127.0.0.1"
+    baseline = fds()
     for _ in range(300):
         assert ping(port) == "pong 127.0.0.1"
+    # every connection's two sockets and two pipes are closed (the socket pool refills in batches)
+    assert fds() <= baseline + 40
     n = 48 * MB + 12345
     peer, count, digest = upload(port, 1, n)
     assert (peer, count, digest) == ("127.0.0.1", n, pattern_hash(1, n))

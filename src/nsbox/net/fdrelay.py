@@ -171,8 +171,9 @@ class Relay:
         from . import fdsource
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         path = f"/proc/{self.pid}/ns"
+        me = os.getpid()
         self.source_pid = fork_child(lambda: fdsource.serve(theirs.fileno(), userns, netns, path,
-                                                            POOL_BATCH, self.lo_up))
+                                                            POOL_BATCH, self.lo_up, me))
         theirs.close()
         os.close(userns)
         os.close(netns)

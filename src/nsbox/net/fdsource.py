@@ -74,10 +74,13 @@ def send_batch(chan: socket.socket, n: int) -> None:
             s.close()
 
 
-def serve(chan_fd: int, userns_fd: int, netns_fd: int, ns_path: str, first_batch: int, bring_up_lo: bool) -> int:
+def serve(chan_fd: int, userns_fd: int, netns_fd: int, ns_path: str, first_batch: int, bring_up_lo: bool,
+          parent_pid: int) -> int:
     """Body of the forked source. Never returns to the caller's code (fork_child _exits)."""
     set_dumpable(False)
     set_pdeathsig(signal.SIGKILL)
+    if os.getppid() != parent_pid:   # the relay died before pdeathsig was armed
+        return 1
     close_fds_except({chan_fd, userns_fd, netns_fd} - {-1})
     chan = socket.socket(fileno=chan_fd)
     try:
