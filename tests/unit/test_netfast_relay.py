@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from nsbox.errors import NetworkError
+from nsbox.errors import NetworkError, UsageError
 from nsbox.net import fdrelay
 from nsbox.net.fdforward import ForwardInfo, forward_alive, start_forward, stop_forward
 from nsbox.net.ports import PortMapping
@@ -42,13 +42,13 @@ def test_dead_relay_is_not_alive_and_stop_is_a_no_op():
 
 
 @pytest.mark.parametrize("pid, ports, message", [
-    (os.getpid(), ["127.0.0.1:1234:80/udp"], "only tcp is supported"),
+    (os.getpid(), ["1234:80", "1234:81"], "use the same host port"),
     (os.getpid(), [], "no ports to publish"),
     (0, ["1234:80"], "is not a process id"),
     (2 ** 22 + 1, ["1234:80"], f"process {2 ** 22 + 1} does not exist"),
 ])
 def test_bad_arguments_are_one_clear_error(pid, ports, message):
-    with pytest.raises(NetworkError, match=message):
+    with pytest.raises((NetworkError, UsageError), match=message):
         start_forward(pid, ports)
 
 
@@ -101,15 +101,17 @@ def test_flow_splices_both_ways_with_half_close():
             s.close()
 
 
-def test_relay_reports_a_busy_port():
-    busy = socket.socket()
+@pytest.mark.parametrize("proto", ["tcp", "udp"])
+def test_relay_reports_a_busy_port(proto):
+    busy = socket.socket(type=socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
     busy.bind(("127.0.0.1", 0))
-    busy.listen(1)
+    if proto == "tcp":
+        busy.listen(1)
     port = busy.getsockname()[1]
     relay = fdrelay.Relay({"pid": os.getpid(), "ports": [{"host_port": port, "container_port": 80,
-                                                           "host_ip": "127.0.0.1"}]})
+                                                           "host_ip": "127.0.0.1", "protocol": proto}]})
     try:
-        with pytest.raises(fdrelay.StartError, match=f"host port 127.0.0.1:{port}/tcp is already in use"):
+        with pytest.raises(fdrelay.StartError, match=f"host port 127.0.0.1:{port}/{proto} is already in use"):
             relay.listen()
     finally:
         busy.close()

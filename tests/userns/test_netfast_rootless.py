@@ -1,7 +1,7 @@
 """The fd-passing forward as an unprivileged user: a server inside an ``unshare -Urn`` namespace is
 reachable on 127.0.0.1:HOSTPORT; many sequential connections and bulk transfers both ways arrive
-intact (sha256); stop leaves no process and no listening socket; clear errors for a busy port, a
-dead pid and udp, with nothing left behind."""
+intact (sha256); udp flows per client; stop leaves no process and no listening socket; clear errors
+for a busy port, a dead pid, a privileged port and a namespace not the user's, with nothing left."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from nsbox.errors import NetworkError
 from nsbox.net.fdforward import ForwardInfo, forward_alive, start_forward, stop_forward
 from nsbox.net.ports import PortMapping
 from tests.conftest import require
-from tests.fixtures.net_helpers import free_port
+from tests.fixtures.net_helpers import free_port, start_in_netns
 from tests.fixtures.netfast_helpers import (SERVE_PORT, children_of, download, echo_duplex, gone,
                                             listening_ports, pattern_hash, ping, start_server, upload)
 
@@ -142,15 +142,42 @@ def test_rootless_dead_pid(rootless, cleanup):
     assert children_of(os.getpid()) == before and port not in listening_ports()
 
 
-def test_rootless_privileged_port_and_udp(rootless, cleanup):
+def test_rootless_udp_forward(rootless, cleanup):
+    """udp: each client address gets its own flow; answers go back to the right client."""
+    server = start_in_netns(cleanup, ["userve", str(SERVE_PORT)], unshare=("-Urn",))
+    tcp_server = start_server(cleanup)
+    uport, tport = free_port(), free_port()
+    info = forward(cleanup, server.pid, [f"127.0.0.1:{uport}:{SERVE_PORT}/udp"])
+    clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(5)]
+    for c in clients:
+        cleanup.add(c.close)
+        c.settimeout(5)
+    for rnd in range(20):
+        for i, c in enumerate(clients):
+            c.sendto(b"d%d-%d" % (i, rnd), ("127.0.0.1", uport))
+        for i, c in enumerate(clients):
+            assert c.recvfrom(4096)[0] == b"127.0.0.1 d%d-%d" % (i, rnd)
+    big = b"x" * 60000
+    clients[0].sendto(big, ("127.0.0.1", uport))
+    assert clients[0].recvfrom(65535)[0] == b"127.0.0.1 " + big[:4096]   # the echo reads 4096 bytes
+    stop_forward(info)
+    assert gone(info.pid) and gone(info.source_pid)
+    with open("/proc/net/udp") as f:
+        assert f":{uport:04X} " not in f.read()
+    # tcp and udp mappings in one forward
+    info = forward(cleanup, tcp_server.pid, [f"127.0.0.1:{tport}:{SERVE_PORT}", f"127.0.0.1:{uport}:{SERVE_PORT}/udp"])
+    assert ping(tport) == "pong 127.0.0.1"
+
+
+def test_rootless_privileged_port(rootless, cleanup):
     server = start_server(cleanup)
     with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
         require(int(f.read()) > 80, "net.ipv4.ip_unprivileged_port_start above 80")
     before = children_of(os.getpid())
     with pytest.raises(NetworkError, match=r"127.0.0.1:80/tcp: binding a port below"):
         start_forward(server.pid, [f"127.0.0.1:80:{SERVE_PORT}"])
-    with pytest.raises(NetworkError, match=r"only tcp is supported"):
-        start_forward(server.pid, [f"127.0.0.1:{free_port()}:{SERVE_PORT}/udp"])
+    with pytest.raises(NetworkError, match=r"127.0.0.1:80/udp: binding a port below"):
+        start_forward(server.pid, [f"127.0.0.1:80:{SERVE_PORT}/udp"])
     assert children_of(os.getpid()) == before
 
 

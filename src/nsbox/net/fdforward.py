@@ -12,7 +12,9 @@ connect()s it to the container port *inside* the container; each accepted host c
 to one such socket with splice(2) through a pipe per direction. The kernel's TCP stacks on both
 sides do the work (compare pasta's spliced loopback path, and slirp4netns's user-mode stack).
 
-The forward ends on stop_forward, or by itself when ``pid`` exits. TCP only. Inside the namespace,
+UDP: per client address, a datagram socket created in the container's namespace and connected to the
+container port; datagrams are copied both ways (splice has no datagram path); idle flows end after
+60 s. The forward ends on stop_forward, or by itself when ``pid`` exits. Inside the namespace,
 ``lo`` is brought up if it is down (a fresh netns has it down; the default target is 127.0.0.1).
 """
 
@@ -76,9 +78,6 @@ def _check(pid: int, ports: list[PortMapping]) -> None:
         raise NetworkError(f"fd forward: process {pid} does not exist")
     if not ports:
         raise NetworkError("fd forward: no ports to publish")
-    for m in ports:
-        if m.protocol != "tcp":
-            raise NetworkError(f"fd forward: port mapping {m}: only tcp is supported (use pasta for udp)")
 
 
 def _spawn(config: dict) -> tuple[int, int]:
@@ -145,7 +144,7 @@ def _reap(pid: int, block: bool = False) -> bool:
 
 def start_forward(pid: int, ports, target_ip: str = "127.0.0.1", loopback_up: bool = True,
                   timeout: float = START_TIMEOUT) -> ForwardInfo:
-    """Publish ``ports`` (PortMapping or "-p" strings, tcp) of the network namespace of ``pid``.
+    """Publish ``ports`` (PortMapping or "-p" strings, tcp/udp) of the network namespace of ``pid``.
 
     Raises NetworkError with one clear line (process gone, host port in use, privileged port,
     namespace not joinable); nothing is left running then.

@@ -10,6 +10,9 @@ user-space TCP stack and no copy through Python buffers.
                write {"ready": ...} or {"error": ...} on the status fd (3), close it, serve.
         per connection: accept (host ns) -> take a pooled container-ns socket -> connect it to
                TARGET:container_port (non-blocking) -> splice both ways; half-close passes through.
+        udp: per client address a pooled container-ns datagram socket connected to TARGET:port;
+               datagrams are copied both ways (recv/send: splice has no datagram path); a flow idle
+               for UDP_IDLE seconds is closed.
         ends on SIGTERM/SIGINT, when PID exits (pidfd readable) or when the source dies.
 
 Started as ``python -I -S -c '...main()' CONFIG_JSON`` with the status pipe on fd 3.
@@ -24,6 +27,7 @@ import select
 import signal
 import socket
 import sys
+import time
 
 from ..linux.pidfd import pidfd_open
 from ..proc.fork import fork_child
@@ -36,6 +40,9 @@ F_SETPIPE_SZ = 1031
 SPLICE_FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 IN, OUT, ERRS = select.EPOLLIN, select.EPOLLOUT, select.EPOLLERR | select.EPOLLHUP
 PUMP_ROUNDS = 16
+UDP_IDLE = 60.0
+UDP_BURST = 64
+MAX_DATAGRAM = 65535
 
 
 def _established(sock: socket.socket) -> bool:
@@ -117,6 +124,13 @@ class Conn:
         self.masks = {client.fileno(): 0, backend.fileno(): 0}
 
 
+class UdpFlow:
+    __slots__ = ("host", "client", "sock", "last")
+
+    def __init__(self, host: socket.socket, client: tuple, sock: socket.socket):
+        self.host, self.client, self.sock, self.last = host, client, sock, time.monotonic()
+
+
 class Relay:
     def __init__(self, config: dict):
         self.pid = int(config["pid"])
@@ -125,6 +139,11 @@ class Relay:
         self.lo_up = bool(config.get("loopback_up", True))
         self.ep = select.epoll()
         self.listeners: dict[int, tuple[socket.socket, int]] = {}
+        self.udp_listeners: dict[int, tuple[socket.socket, int]] = {}
+        self.udp_flows: dict[tuple[int, tuple], "UdpFlow"] = {}     # (listener fd, client) -> flow
+        self.udp_by_fd: dict[int, "UdpFlow"] = {}
+        self.upool: list[socket.socket] = []
+        self.uasked = False
         self.conns: dict[int, Conn] = {}
         self.pool: list[socket.socket] = []
         self.asked = False
@@ -149,14 +168,18 @@ class Relay:
     def listen(self) -> None:
         for m in self.ports:
             addr = m.get("host_ip") or "0.0.0.0"
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            udp = m.get("protocol", "tcp") == "udp"
+            kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+            s = socket.socket(socket.AF_INET, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+            if not udp:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((addr, int(m["host_port"])))
-                s.listen(512)
+                if not udp:
+                    s.listen(512)
             except OSError as err:
                 s.close()
-                spec = f"{addr}:{m['host_port']}/tcp"
+                spec = f"{addr}:{m['host_port']}/{'udp' if udp else 'tcp'}"
                 if err.errno == errno.EADDRINUSE:
                     raise StartError(f"host port {spec} is already in use") from None
                 if err.errno == errno.EACCES:
@@ -165,7 +188,10 @@ class Relay:
                 if err.errno == errno.EADDRNOTAVAIL:
                     raise StartError(f"host port {spec}: {addr} is not an address of this host") from None
                 raise StartError(f"bind {spec}: {err.strerror}") from None
-            self.listeners[s.fileno()] = (s, int(m["container_port"]))
+            if udp:
+                self.udp_listeners[s.fileno()] = (s, int(m["container_port"]))
+            else:
+                self.listeners[s.fileno()] = (s, int(m["container_port"]))
 
     def start_source(self, userns: int, netns: int) -> None:
         from . import fdsource
@@ -182,6 +208,11 @@ class Relay:
         if not r:
             raise StartError("the socket source in the container's network namespace did not answer in 15 s")
         self.take_batch(first=True)
+        if self.udp_listeners:
+            self.ask_more()
+            if not select.select([mine], [], [], 15)[0]:
+                raise StartError("the socket source did not send datagram sockets in 15 s")
+            self.take_batch(first=True)
         mine.setblocking(False)
 
     def take_batch(self, first: bool = False) -> None:
@@ -192,6 +223,10 @@ class Relay:
         if msg.startswith(b"S"):
             self.pool.extend(socket.socket(fileno=fd) for fd in fds)
             self.asked = False
+            return
+        if msg.startswith(b"U"):
+            self.upool.extend(socket.socket(fileno=fd) for fd in fds)
+            self.uasked = False
             return
         for fd in fds:
             os.close(fd)
@@ -204,10 +239,13 @@ class Relay:
         if not self.asked and len(self.pool) < POOL_LOW:
             self.source.send(str(POOL_BATCH).encode())
             self.asked = True
+        if self.udp_listeners and not self.uasked and len(self.upool) < POOL_LOW:
+            self.source.send(f"U{POOL_BATCH}".encode())
+            self.uasked = True
 
     # ---- event loop -------------------------------------------------------------------------
     def register_all(self) -> None:
-        for fd in self.listeners:
+        for fd in (*self.listeners, *self.udp_listeners):
             self.ep.register(fd, IN)
         self.ep.register(self.source.fileno(), IN)
         self.ep.register(self.pidfd, IN)
@@ -294,9 +332,16 @@ class Relay:
         self.register_all()
         source_fd = self.source.fileno()
         while True:
-            for fd, ev in self.ep.poll():
+            events = self.ep.poll(UDP_IDLE / 4 if self.udp_flows else -1)
+            if self.udp_flows:
+                self.expire_udp()
+            for fd, ev in events:
                 if fd in self.listeners:
                     self.accept(fd)
+                elif fd in self.udp_listeners:
+                    self.udp_from_host(fd)
+                elif fd in self.udp_by_fd:
+                    self.udp_from_container(self.udp_by_fd[fd])
                 elif fd == source_fd:
                     self.take_batch()
                     if self.pool:
@@ -313,12 +358,73 @@ class Relay:
                     else:
                         self.pump(conn)
 
+    # ---- udp --------------------------------------------------------------------------------
+    def udp_from_host(self, lfd: int) -> None:
+        lsock, cport = self.udp_listeners[lfd]
+        now = time.monotonic()
+        for _ in range(UDP_BURST):
+            try:
+                data, client = lsock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue   # ICMP errors reported on the socket: the next datagram
+            flow = self.udp_flows.get((lfd, client))
+            if flow is None:
+                if not self.upool:
+                    self.ask_more()
+                    continue   # no socket yet: dropped, as a full queue would (udp is lossy)
+                sock = self.upool.pop()
+                try:
+                    sock.connect((self.target, cport))
+                except OSError:
+                    sock.close()
+                    continue
+                flow = UdpFlow(lsock, client, sock)
+                self.udp_flows[(lfd, client)] = flow
+                self.udp_by_fd[sock.fileno()] = flow
+                self.ep.register(sock.fileno(), IN)
+            flow.last = now
+            try:
+                flow.sock.send(data)
+            except OSError:
+                pass   # ECONNREFUSED from an earlier datagram, EAGAIN: dropped
+        self.ask_more()
+
+    def udp_from_container(self, flow: "UdpFlow") -> None:
+        flow.last = time.monotonic()
+        for _ in range(UDP_BURST):
+            try:
+                data = flow.sock.recv(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            try:
+                flow.host.sendto(data, flow.client)
+            except OSError:
+                pass
+
+    def expire_udp(self) -> None:
+        old = time.monotonic() - UDP_IDLE
+        for flow in [f for f in self.udp_by_fd.values() if f.last < old]:
+            self.udp_close(flow)
+
+    def udp_close(self, flow: "UdpFlow") -> None:
+        fd = flow.sock.fileno()
+        self.ep.unregister(fd)
+        del self.udp_by_fd[fd]
+        self.udp_flows.pop((flow.host.fileno(), flow.client), None)
+        flow.sock.close()
+
     def shutdown(self) -> None:
         for conn in list({id(c): c for c in self.conns.values()}.values()):
             self.drop(conn)
-        for sock, _ in self.listeners.values():
+        for flow in list(self.udp_by_fd.values()):
+            self.udp_close(flow)
+        for sock, _ in (*self.listeners.values(), *self.udp_listeners.values()):
             sock.close()
-        for sock in self.pool:
+        for sock in (*self.pool, *self.upool):
             sock.close()
         if self.source is not None:
             self.source.close()

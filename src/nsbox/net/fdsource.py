@@ -14,6 +14,8 @@ Protocol on a SOCK_SEQPACKET socketpair (one datagram each):
       |  <--- b"E" + message                  |   setns or set-up failed; the source exits
       |  --- b"<N>" --->                      |   make N more
       |  <--- b"S" + N sockets                |
+      |  --- b"U<N>" --->                     |   make N datagram sockets
+      |  <--- b"U" + N sockets                |
       |  --- EOF --->                         |   the source exits
 
 Child-side rules (DESIGN §4): not dumpable before joining, pdeathsig, every other fd closed,
@@ -60,15 +62,14 @@ def loopback_up() -> bool:
         return True
 
 
-def make_sockets(n: int) -> list[socket.socket]:
-    return [socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
-            for _ in range(n)]
+def make_sockets(n: int, kind: int = socket.SOCK_STREAM) -> list[socket.socket]:
+    return [socket.socket(socket.AF_INET, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC) for _ in range(n)]
 
 
-def send_batch(chan: socket.socket, n: int) -> None:
-    socks = make_sockets(n)
+def send_batch(chan: socket.socket, n: int, udp: bool = False) -> None:
+    socks = make_sockets(n, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
     try:
-        socket.send_fds(chan, [b"S"], [s.fileno() for s in socks])
+        socket.send_fds(chan, [b"U" if udp else b"S"], [s.fileno() for s in socks])
     finally:
         for s in socks:
             s.close()
@@ -104,7 +105,8 @@ def serve(chan_fd: int, userns_fd: int, netns_fd: int, ns_path: str, first_batch
         if not data:
             return 0
         try:
-            send_batch(chan, max(1, min(MAX_BATCH, int(data))))
+            udp = data.startswith(b"U")
+            send_batch(chan, max(1, min(MAX_BATCH, int(data[1:] if udp else data))), udp)
         except (OSError, ValueError) as err:
             chan.send(f"Esocket: {err}".encode())
             return 1
