@@ -20,7 +20,6 @@ container port; datagrams are copied both ways (splice has no datagram path); id
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
@@ -29,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import NetworkError
+from .fdrelay import format_args
 from .ports import PortMapping, parse_ports
 
 START_TIMEOUT = 20.0
@@ -80,7 +80,7 @@ def _check(pid: int, ports: list[PortMapping]) -> None:
         raise NetworkError("fd forward: no ports to publish")
 
 
-def _spawn(config: dict) -> tuple[int, int]:
+def _spawn(args: list[str]) -> tuple[int, int]:
     """posix_spawn a fresh ``python -I -S`` relay (safe from a threaded caller) with the status pipe on fd 3."""
     pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     code = f"import sys; sys.path.insert(0, {pkg_parent!r}); from nsbox.net.fdrelay import main; sys.exit(main())"
@@ -95,7 +95,7 @@ def _spawn(config: dict) -> tuple[int, int]:
                    (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)]
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", code, json.dumps(config)],
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", code, *args],
                              os.environ, file_actions=actions, setsid=True)
     except OSError as err:
         os.close(r)
@@ -105,7 +105,7 @@ def _spawn(config: dict) -> tuple[int, int]:
     return pid, r
 
 
-def _read_status(pid: int, r: int, timeout: float) -> dict:
+def _read_status(pid: int, r: int, timeout: float) -> str:
     buf = b""
     deadline = time.monotonic() + timeout
     try:
@@ -123,7 +123,7 @@ def _read_status(pid: int, r: int, timeout: float) -> dict:
     if not buf:
         _, status = os.waitpid(pid, 0)
         raise NetworkError(f"fd forward: the relay exited before it was ready (wait status {status})")
-    return json.loads(buf)
+    return buf.decode(errors="replace").strip()
 
 
 def _kill_and_reap(pid: int) -> None:
@@ -151,14 +151,12 @@ def start_forward(pid: int, ports, target_ip: str = "127.0.0.1", loopback_up: bo
     """
     mappings = parse_ports(ports)
     _check(pid, mappings)
-    config = {"pid": pid, "target_ip": target_ip, "loopback_up": loopback_up,
-              "ports": [m.to_json() for m in mappings]}
-    relay, r = _spawn(config)
-    status = _read_status(relay, r, timeout)
-    if "error" in status:
+    relay, r = _spawn(format_args(pid, target_ip, loopback_up, mappings))
+    word, _, rest = _read_status(relay, r, timeout).partition(" ")
+    if word != "ready":
         _reap(relay, block=True)
-        raise NetworkError(f"fd forward: {status['error']}")
-    return ForwardInfo(pid=relay, start_time=_start_time(relay), source_pid=int(status["source_pid"]),
+        raise NetworkError(f"fd forward: {rest if word == 'error' else word + ' ' + rest}")
+    return ForwardInfo(pid=relay, start_time=_start_time(relay), source_pid=int(rest),
                        target_pid=pid, target_ip=target_ip, ports=mappings)
 
 
