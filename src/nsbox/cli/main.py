@@ -11,6 +11,11 @@ SUBCOMMANDS = {
     "nsenter": ("nsenter", "run a program in the namespaces of another process (util-linux nsenter)"),
     "lsns": ("lsns", "list namespaces (util-linux lsns)"),
     "run": ("box", "run a container (the host's filesystem read-only by default)"),
+    "ps": ("ps", "list containers started with nsbox run -d"),
+    "exec": ("box_exec", "run a command in a running container"),
+    "logs": ("logs", "print a container's output"),
+    "stop": ("stop", "stop a container (SIGTERM, then SIGKILL)"),
+    "rm": ("rm", "remove a container, its network and logs"),
     "network": ("network", "create, list, inspect and remove container networks"),
 }
 

@@ -78,6 +78,10 @@ def box_config(opts: BoxOptions, rootfs_dir: str, rootless: bool) -> dict:
         linux["gidMappings"] = [m.to_oci() for m in idmap.gids]
     linux["namespaces"] = [{"type": n} for n in names]
     linux.pop("resources", None)
+    # What docker/podman users expect: the default seccomp allowlist, sized to the granted capabilities
+    # (compiled once, then served from nsbox.security's cache).
+    from ..security.seccomp_default import default_profile
+    linux["seccomp"] = default_profile(process["capabilities"]["bounding"])
     mounts = [m for m in spec["mounts"] if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
     # a network namespace of our own: sysfs can be mounted even rootless
     mounts.append({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]})
