@@ -31,6 +31,7 @@ class V1Driver:
     def create(self, created: list[str], skip_unwritable: bool = False, warnings: list[str] | None = None) -> None:
         """mkdir in every hierarchy (recording new dirs in ``created``). With ``skip_unwritable``
         (rootless), a hierarchy we may not write is dropped with a warning instead of failing."""
+        skipped: list[str] = []
         for ctrl, path in list(self.paths.items()):
             if ctrl not in self.paths:
                 continue
@@ -40,15 +41,19 @@ class V1Driver:
                     self._init_cpuset(path)
             except OSError as exc:
                 if skip_unwritable and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                    msg = f"cgroup {ctrl}: {describe_oserror(exc)}; running without it (rootless)"
-                    fs.warn(msg)
-                    if warnings is not None:
-                        warnings.append(msg)
                     for c, p in list(self.paths.items()):
                         if p == path:
                             del self.paths[c]
+                            skipped.append(c)
                     continue
                 raise CgroupError(f"cannot create cgroup {ctrl}: {describe_oserror(exc)}") from exc
+        if skipped:
+            # One line for all of them (a rootless run on v1 would otherwise print one per hierarchy).
+            msg = (f"cgroup v1 hierarchies not writable rootless ({', '.join(sorted(skipped))}):"
+                   " running without them")
+            fs.warn(msg)
+            if warnings is not None:
+                warnings.append(msg)
 
     def _init_cpuset(self, path: str) -> None:
         """A new v1 cpuset has empty cpus/mems and refuses tasks (ENOSPC): copy them down from the

@@ -48,8 +48,21 @@ def _start_time(pid: int) -> int | None:
         return None
 
 
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def helper_alive(pid: int, start: int | None) -> bool:
-    return pid > 0 and _start_time(pid) is not None and (start is None or _start_time(pid) == start)
+    """A helper is alive if its pid exists with the recorded start time and it is not a zombie
+    (a double-forked helper whose reaper does not reap stays a zombie: it is dead for us)."""
+    if pid <= 0:
+        return False
+    now = _start_time(pid)
+    return now is not None and (start is None or now == start) and not _is_zombie(pid)
 
 
 def stop(info: dict, timeout: float = 5.0) -> None:
