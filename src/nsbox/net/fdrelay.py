@@ -469,6 +469,7 @@ def format_args(pid: int, target_ip: str, loopback_up: bool, ports: list) -> lis
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     config = parse_args(argv)
+    os.chdir("/")   # a detached daemon keeps no directory of the caller busy
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
