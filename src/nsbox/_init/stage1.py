@@ -113,6 +113,9 @@ def run(plan, chan, fifo_fd=None, state_json: str = "{}", cgroup_tasks=(), unifi
         set_dumpable(False)
         # before joining a mount namespace (the paths are the host's) and before any user namespace
         cgroup_joined = join_v1_cgroups(cgroup_tasks) if cgroup_tasks else False
+        if cgroup_joined:
+            from ..rootfs.cgroupfs import remember_own_paths
+            remember_own_paths()  # for stage 2's cgroup mount, without the cgroup_mutex later
         # opened now, with the host's paths and our own credentials (the write is checked against them)
         unified_fd = open_unified(unified_procs) if cgroup_joined and unified_procs else None
         step = "join namespaces"

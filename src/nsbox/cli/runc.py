@@ -6,8 +6,7 @@ runc/logrus JSON line ({"level","msg","time"}) goes to the --log file (or stderr
 
 from __future__ import annotations
 
-import argparse
-import json
+from .. import jsoncodec as json  # json without re/enum (~8 ms of start-up)
 import os
 import sys
 import time
@@ -18,10 +17,16 @@ SPEC_VERSION = "1.0.2-dev"
 PROG = "nsbox-runc"
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        from ..errors import UsageError
-        raise UsageError(message)
+def _parser_class():
+    """argparse costs ~10 ms of start-up (re, gettext, locale): only for --help, errors and rare commands."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):
+            from ..errors import UsageError
+            raise UsageError(message)
+
+    return Parser
 
 
 GLOBAL_VALUE_OPTS = ("--root", "--log", "--log-format", "--rootless", "--criu")
@@ -33,6 +38,8 @@ COMMAND_HELP = {
     "exec": "execute a new process inside the container", "spec": "create a new specification file",
     "features": "show the enabled features", "pause": "pause all processes in the container",
     "resume": "resume all processes in the container",
+    "update": "update container resource constraints",
+    "events": "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
 }
 
 
@@ -51,8 +58,9 @@ def split_global(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv[:i], argv[i:]
 
 
-def build_global_parser() -> argparse.ArgumentParser:
-    p = Parser(prog=PROG, description="an OCI runtime (runc-compatible command line)",
+def build_global_parser():
+    import argparse
+    p = _parser_class()(prog=PROG, description="an OCI runtime (runc-compatible command line)",
                epilog="commands: " + ", ".join(COMMAND_HELP))
     p.add_argument("--root", default=None, help="state directory (default /run/nsbox, rootless $XDG_RUNTIME_DIR/nsbox)")
     p.add_argument("--log", default=None, help="log file (default stderr)")
@@ -65,9 +73,10 @@ def build_global_parser() -> argparse.ArgumentParser:
     return p
 
 
-def build_command_parser(name: str) -> argparse.ArgumentParser:
+def build_command_parser(name: str):
     """Only the parser of the command being run: building all of them costs ~15 ms of start-up."""
-    c = Parser(prog=f"{PROG} {name}", description=COMMAND_HELP[name])
+    import argparse
+    c = _parser_class()(prog=f"{PROG} {name}", description=COMMAND_HELP[name])
     if name in ("create", "run"):
         c.add_argument("id")
         c.add_argument("-b", "--bundle", default=".")
@@ -112,13 +121,129 @@ def build_command_parser(name: str) -> argparse.ArgumentParser:
         c.add_argument("--ignore-paused", action="store_true")
         c.add_argument("id")
         c.add_argument("args", nargs=argparse.REMAINDER)
+    elif name == "update":
+        c.add_argument("-r", "--resources", help="linux.resources JSON file, or - for stdin (other options ignored)")
+        from ..runtime.update import FLAGS, IGNORED_FLAGS, RDT_FLAGS
+        for flag, _, _, _ in FLAGS:
+            names = ["--" + flag] + (["--cpu-shares"] if flag == "cpu-share" else [])
+            c.add_argument(*names, dest=flag.replace("-", "_"), default=None)
+        for flag in IGNORED_FLAGS + tuple(RDT_FLAGS):
+            c.add_argument("--" + flag, dest=flag.replace("-", "_"), default=None)
+        c.add_argument("id")
+    elif name == "events":
+        c.add_argument("--interval", default="5s")
+        c.add_argument("--stats", action="store_true")
+        c.add_argument("id")
     elif name == "spec":
         c.add_argument("--rootless", dest="spec_rootless", action="store_true")
         c.add_argument("-b", "--bundle", default=".")
     return c
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+# --- the fast path: the lifecycle commands in their plain spellings, without argparse -------------
+# Anything not listed exactly here (abbreviations, -bX, --, -h, bad values, extra words) returns None
+# from fast_parse and goes to argparse, which gives the same result or the same error as before.
+# (name, dest, kind, default): kind "flag" (store_true), "str", "int", or a tuple of choices
+FAST_GLOBAL = {"--root": ("root", "str"), "--log": ("log", "str"), "--log-format": ("log_format", ("text", "json")),
+               "--debug": ("debug", "flag"), "--systemd-cgroup": ("systemd_cgroup", "flag"),
+               "--rootless": ("rootless", ("true", "false", "auto")), "--criu": ("criu", "str"),
+               "-v": ("version", "flag"), "--version": ("version", "flag")}
+FAST_GLOBAL_DEFAULTS = {"root": None, "log": None, "log_format": "text", "debug": False, "systemd_cgroup": False,
+                        "rootless": "auto", "criu": None, "version": False}
+_CREATE_OPTS = {"-b": ("bundle", "str"), "--bundle": ("bundle", "str"), "--pid-file": ("pid_file", "str"),
+                "--console-socket": ("console_socket", "str"), "--no-pivot": ("no_pivot", "flag"),
+                "--no-new-keyring": ("no_new_keyring", "flag"), "--preserve-fds": ("preserve_fds", "int")}
+_CREATE_DEFAULTS = {"bundle": ".", "pid_file": None, "console_socket": None, "no_pivot": False,
+                    "no_new_keyring": False, "preserve_fds": 0}
+# command -> (options, defaults, positional dests, how many of them are required)
+FAST_COMMANDS = {
+    "create": (_CREATE_OPTS, _CREATE_DEFAULTS, ("id",), 1),
+    "run": ({**_CREATE_OPTS, "-d": ("detach", "flag"), "--detach": ("detach", "flag"), "--keep": ("keep", "flag"),
+             "--no-subreaper": ("no_subreaper", "flag")},
+            {**_CREATE_DEFAULTS, "detach": False, "keep": False, "no_subreaper": False}, ("id",), 1),
+    "start": ({}, {}, ("id",), 1),
+    "state": ({}, {}, ("id",), 1),
+    "delete": ({"-f": ("force", "flag"), "--force": ("force", "flag")}, {"force": False}, ("id",), 1),
+    "kill": ({"-a": ("all", "flag"), "--all": ("all", "flag")}, {"all": False, "signal": "SIGTERM"},
+             ("id", "signal"), 1),
+}
+
+
+class Args:
+    """What argparse.Namespace would hold, for the fast path."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def __repr__(self):
+        return f"Args({self.__dict__!r})"
+
+
+def _fast_options(argv: list[str], table: dict, values: dict, positional: list[str] | None) -> bool:
+    """Fill ``values`` from ``argv``; False when argparse must decide (anything unusual)."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if not arg.startswith("-") or arg == "-":
+            if positional is None:
+                return False
+            positional.append(arg)
+            continue
+        name, eq, value = arg.partition("=")
+        spec = table.get(name)
+        if spec is None:
+            return False
+        dest, kind = spec
+        if kind == "flag":
+            if eq:
+                return False
+            values[dest] = True
+            continue
+        if not eq:
+            if i >= len(argv):
+                return False
+            value = argv[i]
+            i += 1
+        if value.startswith("-"):
+            return False
+        if kind == "int":
+            if not value.isdigit() or not value.isascii():
+                return False
+            values[dest] = int(value)
+        elif isinstance(kind, tuple):
+            if value not in kind:
+                return False
+            values[dest] = value
+        else:
+            values[dest] = value
+    return True
+
+
+def fast_parse(argv: list[str]):
+    """The lifecycle commands without argparse; None when argparse has to parse ``argv``."""
+    global_argv, rest = split_global(argv)
+    values = dict(FAST_GLOBAL_DEFAULTS)
+    if not rest or not _fast_options(global_argv, FAST_GLOBAL, values, None) or values["version"]:
+        return None
+    name = rest[0]
+    if name not in FAST_COMMANDS:
+        return None
+    table, defaults, dests, required = FAST_COMMANDS[name]
+    values.update(defaults)
+    positional: list[str] = []
+    if not _fast_options(rest[1:], table, values, positional):
+        return None
+    if not required <= len(positional) <= len(dests):
+        return None
+    values.update(zip(dests, positional))
+    return Args(command=name, **values)
+
+
+def parse_args(argv: list[str]):
+    fast = fast_parse(argv)
+    if fast is not None:
+        return fast
     from ..errors import UsageError
     global_argv, rest = split_global(argv)
     args = build_global_parser().parse_args(global_argv)
@@ -230,7 +355,7 @@ def do_ps(args) -> int:
     state = rt.state(args.id)
     pids = rt.pids(args.id)
     if args.format == "json":
-        print(json.dumps(pids))
+        print(json.dumps(pids or None))  # runc (Go) prints a nil slice as null
         return 0
     opts = [o for o in args.ps_options if o != "--"] or ["-ef"]
     res = subprocess.run(["ps", *opts], capture_output=True, text=True, timeout=30)
@@ -301,9 +426,31 @@ def _freeze(args, freeze: bool) -> int:
     return 0
 
 
+def do_update(args) -> int:
+    from ..runtime import update
+    if args.resources:
+        res = update.resources_from_file(args.resources)
+    else:
+        res = update.resources_from_flags(vars(args))
+    update.update_container(runtime_for(args), args.id, res)
+    return 0
+
+
+def do_events(args) -> int:
+    from ..runtime import events
+    interval = events.parse_duration(args.interval)
+    rt = runtime_for(args)
+    if args.stats:
+        events.print_stats(rt, args.id)
+    else:
+        events.stream(rt, args.id, interval)
+    return 0
+
+
 COMMANDS = {"create": do_create, "run": do_run, "start": do_start, "state": do_state, "kill": do_kill,
             "delete": do_delete, "list": do_list, "ps": do_ps, "exec": do_exec, "spec": do_spec,
-            "features": do_features, "pause": do_pause, "resume": do_resume}
+            "features": do_features, "pause": do_pause, "resume": do_resume, "update": do_update,
+            "events": do_events}
 
 
 # --- errors and logs ------------------------------------------------------------------------------
@@ -347,8 +494,24 @@ def report_error(args, message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """With ``argv`` None (the program itself) the process ends here: stdio flushed, then os._exit, which
+    skips the interpreter's teardown (~10 ms of freeing modules nobody will use again)."""
+    if argv is not None:
+        return _main(list(argv))
+    code = _main(sys.argv[1:])
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        code = 120  # as the interpreter's own exit does when stdout cannot be flushed
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)
+
+
+def _main(argv: list[str]) -> int:
     from ..cli.common import message_for
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = None
     debug = "--debug" in argv[: argv.index("--") if "--" in argv else len(argv)] or bool(os.environ.get("NSBOX_DEBUG"))
     try:

@@ -38,8 +38,24 @@ def cgroup_op(target: str, flags: int, hierarchies: list[dict]) -> dict:
     return {"op": "cgroup", "target": target, "flags": flags, "hierarchies": hierarchies}
 
 
-def _own_paths() -> dict[str, str]:
-    """controller list (or '' for v2) -> the path of this process's cgroup in it."""
+_REMEMBERED: dict[str, str] | None = None
+
+
+def remember_own_paths() -> None:
+    """Read our cgroup paths now, for a child forked later that is in the same v1 cgroups (stage 1 for
+    stage 2): reading /proc/self/cgroup takes the kernel's cgroup_mutex, which a concurrent cgroup.procs
+    write holds for a whole RCU grace period (~10 ms) -- the launcher's write of the init's unified
+    cgroup, which thus overlaps stage 2's mounts instead of stalling them. Only v1 entries are used."""
+    global _REMEMBERED
+    _REMEMBERED = None
+    _REMEMBERED = _own_paths()
+
+
+def _own_paths(fresh: bool = False) -> dict[str, str]:
+    """controller list (or '' for v2) -> the path of this process's cgroup in it. The remembered v1
+    paths serve unless ``fresh`` (the v2 entry: the launcher moves the init there after stage 1 read it)."""
+    if _REMEMBERED is not None and not fresh:
+        return dict(_REMEMBERED)
     paths = {}
     with open("/proc/self/cgroup") as f:
         for line in f:
@@ -68,12 +84,10 @@ def apply_cgroup_mount(root_fd: int, op: dict, new_cgroupns: bool) -> None:
         mount("tmpfs", fd_path(fd), "tmpfs", flags, "mode=755")
     finally:
         os.close(fd)
-    own = _own_paths()
     for h in op["hierarchies"]:
         sub = os.path.join(target, h["name"])
         sfd = ensure_in_root(root_fd, sub)
         try:
-            h = dict(h, own=own.get(h["options"] or "", own.get(h["options"].split(",")[0] if h["options"] else "", "/")))
             bound = _mount_one(fd_path(sfd), h, flags | (c.MS_RDONLY if readonly else 0), new_cgroupns)
         finally:
             os.close(sfd)
@@ -108,7 +122,9 @@ def _mount_one(where: str, h: dict, flags: int, new_cgroupns: bool) -> bool:
         except OSError as err:
             err.filename = f"{h['host']} ({h['fstype']} {h['options'] or ''})"
             raise
-    own = h.get("own") or "/"
+    key = h["options"] or ""
+    own_paths = _own_paths(fresh=not key)  # only when binding: with a new cgroupns the mount above serves
+    own = own_paths.get(key, own_paths.get(key.split(",")[0], "/")) or "/"
     source = h["host"] + (own if own != "/" else "")
     try:
         mount(source, where, None, c.MS_BIND | c.MS_REC)
