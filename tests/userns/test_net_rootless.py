@@ -87,6 +87,22 @@ def test_published_port_into_rootless_netns(tool, net_root, cleanup, tmp_path):
 
 
 @pytest.mark.parametrize("tool", TOOLS)
+def test_two_published_ports(tool, net_root, cleanup):
+    """Each mapping reaches the server: pasta takes one -t per mapping (a comma list of ADDR/PORT:PORT
+    is refused), slirp4netns one add_hostfwd each."""
+    need(tool)
+    c1 = start_in_netns(cleanup, ["serve", str(SERVE_PORT)], unshare=("-Urn",))
+    p1, p2 = free_port(), free_port()
+    while p2 == p1:
+        p2 = free_port()
+    attach(tool, netns=c1.pid, container_id="two", root=net_root,
+           ports=[f"127.0.0.1:{p1}:{SERVE_PORT}", f"127.0.0.1:{p2}:{SERVE_PORT}"])
+    assert ask(None, "127.0.0.1", p1, "one").partition(" ")[2] == "one"
+    assert ask(None, "127.0.0.1", p2, "two").partition(" ")[2] == "two"
+    detach("two", net_root)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
 def test_dead_container_is_cleaned_up(tool, net_root, cleanup):
     need(tool)
     c1 = start_in_netns(cleanup, ["serve", str(SERVE_PORT)], unshare=("-Urn",))

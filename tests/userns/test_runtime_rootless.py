@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import require
+from tests.conftest import require, require_subids
 from tests.fixtures.bundles import busybox_rootfs, read_config, write_config
 from tests.fixtures.runtimes import NSBOX_RUNC, Runtime
 
@@ -69,8 +69,9 @@ def test_rootless_lifecycle(rt, bundle, unique_id, cleanup):
 
 def test_rootless_many_ids_through_newuidmap(rt, bundle, unique_id, cleanup):
     from nsbox.ns.idmap import rootless_default
+    require_subids()
     idmap = rootless_default()
-    require(len(idmap.uids) > 1, "subordinate id ranges for this user in /etc/subuid and newuidmap")
+    require(len(idmap.uids) > 1, "newuidmap and newgidmap for this user's /etc/subuid ranges")
     cfg = read_config(bundle)
     cfg["linux"]["uidMappings"] = [m.to_oci() for m in idmap.uids]
     cfg["linux"]["gidMappings"] = [m.to_oci() for m in idmap.gids]

@@ -117,10 +117,11 @@ def _start_pasta(path: str, pid: int, ports: list[PortMapping], timeout: float) 
     udp = [p for p in ports if p.protocol == "udp"]
     with tempfile.TemporaryDirectory(prefix="nsbox-pasta-") as tmp:
         pidfile = os.path.join(tmp, "pid")
-        argv = [path, "--config-net", "--quiet", "--pid", pidfile,
-                "-t", ",".join(map(_pasta_port, tcp)) if tcp else "none",
-                "-u", ",".join(map(_pasta_port, udp)) if udp else "none",
-                "-T", "none", "-U", "none", str(pid)]
+        argv = [path, "--config-net", "--quiet", "--pid", pidfile]
+        # one -t/-u per mapping: pasta takes "ADDR/PORT:PORT" once per option, not a comma list of them
+        for flag, group in (("-t", tcp), ("-u", udp)):
+            argv += [w for m in group for w in (flag, _pasta_port(m))] if group else [flag, "none"]
+        argv += ["-T", "none", "-U", "none", str(pid)]
         # pasta daemonises once the namespace is configured and the ports are bound.
         res = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
                              start_new_session=True)
