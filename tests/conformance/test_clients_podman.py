@@ -149,16 +149,10 @@ OPTION_SETS = {
              "--oom-score-adj", "100", "--shm-size", "1m", "--env", "FOO=bar", "--group-add", "10",
              "--ulimit", "core=1024:2048", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"),
 }
-NSBOX_DEVICE_FILEMODE = (
-    "podman sends linux.devices[].fileMode with the file-type bits of the host node (st_mode: 8576 = "
-    "S_IFCHR|0600 for /dev/fuse, 24960 = S_IFBLK|0600); runc accepts it (mknod with that mode); nsbox-runc "
-    "create refuses the spec: '$.linux.devices[0].fileMode: 8576 is out of range for file mode 0..511' "
-    "(podman exit 126), so `podman run --device` and `podman run --privileged` fail")
-# (option set, section or "*") -> why nsbox-runc differs; every entry is an xfail(strict=True)
-KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("privileged", "*"): NSBOX_DEVICE_FILEMODE,
-    ("volume-device", "*"): NSBOX_DEVICE_FILEMODE,
-}
+# (option set, section or "*") -> why nsbox-runc differs; every entry is an xfail(strict=True).
+# (Empty: podman's linux.devices[].fileMode with the node's file-type bits, e.g. 8576 = S_IFCHR|0600, was
+# the last difference -- nsbox-runc now accepts it as runc does.)
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,7 @@ def fork_child(body, pdeathsig: int | None = signal.SIGKILL) -> int:
     """Fork; run ``body()`` in the child and _exit with its result. Returns the child's pid."""
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         return pid
@@ -49,6 +50,11 @@ def fork_child(body, pdeathsig: int | None = signal.SIGKILL) -> int:
         if pdeathsig is not None:
             from ..linux.prctl import set_pdeathsig
             set_pdeathsig(pdeathsig)
+            if pdeathsig and os.getppid() not in (parent, 0):
+                # the parent died between fork and prctl: the death signal will never come
+                # (0: the child is in a new pid namespace and cannot see its parent; no check then)
+                os.kill(os.getpid(), pdeathsig)
+                os._exit(128 + pdeathsig)
         result = body()
         code = 0 if result is None else int(result)
     except SystemExit as exc:
