@@ -1,7 +1,14 @@
 #!/usr/bin/env python3
-"""nsbox unshare vs util-linux unshare, same flags, side by side.
+"""The toolkit vs util-linux (and bubblewrap), same work, side by side.
 
     bench/unshare_bench.py [--runs N] [--flags "-fpmiun"] [--nsbox PATH]
+
+Three groups, each with its ratio to util-linux:
+  unshare   `unshare FLAGS true` vs `nsbox unshare FLAGS true`, and bubblewrap doing the nearest thing
+            (`bwrap --unshare-pid --unshare-ipc --unshare-uts --unshare-net --bind / / true`: it also
+            makes a mount namespace and pivots into it)
+  nsenter   `nsenter -t PID -a true` vs `nsbox nsenter -t PID -a true`, PID a sleep in new namespaces
+  lsns      `lsns` vs `nsbox lsns` (output to /dev/null)
 
 Wall time: medians over N runs (hyperfine when installed, else an own fork/exec loop), and the ratio.
 Peak RSS: "Maximum resident set size" from GNU /usr/bin/time -v (a small C parent, so the figure is
@@ -85,6 +92,20 @@ def hyperfine(commands: dict[str, list[str]], runs: int) -> dict[str, float] | N
     return {r["command"]: r["median"] for r in data["results"]}
 
 
+def measure(commands: dict[str, list[str]], runs: int) -> tuple[dict[str, float], dict[str, float], str]:
+    """(median seconds, median peak RSS KiB, how the wall time was taken) per command."""
+    for cmd in commands.values():
+        run_once(cmd)  # warm caches, fail early
+    samples = {name: [run_once(cmd) for _ in range(runs)] for name, cmd in commands.items()}
+    wall = {name: statistics.median(t for t, _ in s) for name, s in samples.items()}
+    rss = {}
+    for name, cmd in commands.items():
+        values = [peak_rss(cmd) for _ in range(min(runs, 10))]
+        rss[name] = statistics.median(values) if None not in values else float("nan")
+    hf = hyperfine(commands, runs)
+    return (hf or wall), rss, ("hyperfine -N" if hf else "own fork/exec loop")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=30)
@@ -93,27 +114,40 @@ def main() -> int:
     args = ap.parse_args()
     flags = args.flags.split()
     nsbox = [args.nsbox] if args.nsbox else default_nsbox()
-    commands = {"util-linux unshare": ["unshare", *flags, "true"],
-                "nsbox unshare": [*nsbox, "unshare", *flags, "true"]}
     compile_package()
-    for cmd in commands.values():
-        run_once(cmd)  # warm caches, fail early
-    samples = {name: [run_once(cmd) for _ in range(args.runs)] for name, cmd in commands.items()}
-    wall = {name: statistics.median(t for t, _ in s) for name, s in samples.items()}
-    rss = {}
-    for name, cmd in commands.items():
-        values = [peak_rss(cmd) for _ in range(min(args.runs, 10))]
-        rss[name] = statistics.median(values) if None not in values else float("nan")
-    hf = hyperfine(commands, args.runs)
-    source = "hyperfine -N" if hf else "own fork/exec loop"
-    if hf:
-        wall = hf
-    base = wall["util-linux unshare"]
-    print(f"flags: {' '.join(flags)} true   runs: {args.runs}   wall time: {source} medians   "
-          f"rss: /usr/bin/time -v medians")
+    groups = {"unshare": {"util-linux unshare": ["unshare", *flags, "true"],
+                          "nsbox unshare": [*nsbox, "unshare", *flags, "true"]}}
+    bwrap = shutil.which("bwrap")
+    if bwrap and os.geteuid() == 0:
+        groups["unshare"]["bubblewrap"] = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                                           "--unshare-net", "--bind", "/", "/", "true"]
+    target = subprocess.Popen(["unshare", "-fpmiun", "--kill-child", "sleep", "600"], stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        pid = None
+        while pid is None and time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{target.pid}/task/{target.pid}/children") as f:
+                    kids = f.read().split()
+                pid = int(kids[0]) if kids else None
+            except OSError:
+                pass
+            time.sleep(0.02)
+        if pid is not None:
+            groups["nsenter"] = {"util-linux nsenter": ["nsenter", "-t", str(pid), "-a", "true"],
+                                 "nsbox nsenter": [*nsbox, "nsenter", "-t", str(pid), "-a", "true"]}
+        groups["lsns"] = {"util-linux lsns": ["lsns"], "nsbox lsns": [*nsbox, "lsns"]}
+        results = {label: measure(commands, args.runs) for label, commands in groups.items()}
+    finally:
+        target.kill()
+        target.wait(timeout=10)
+    print(f"runs: {args.runs}   rss: /usr/bin/time -v medians   unshare flags: {' '.join(flags)}")
     print(f"{'command':<22} {'median ms':>10} {'ratio':>7} {'peak RSS KiB':>13}")
-    for name in commands:
-        print(f"{name:<22} {wall[name] * 1000:>10.2f} {wall[name] / base:>6.1f}x {rss[name]:>13.0f}")
+    for label, (wall, rss, source) in results.items():
+        print(f"-- {label} (wall time: {source} medians; ratio to util-linux)")
+        base = next(v for k, v in wall.items() if k.startswith("util-linux"))
+        for name in groups[label]:
+            print(f"{name:<22} {wall[name] * 1000:>10.2f} {wall[name] / base:>6.1f}x {rss[name]:>13.0f}")
     return 0
 
 
