@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -14,8 +13,8 @@ import pytest
 from nsbox.cgroups import detect
 from nsbox.cgroups.detect import CgroupLayout
 from nsbox.cgroups.manager import for_container
-from nsbox.errors import CgroupError
 from tests.conftest import require
+from tests.fixtures.cgroup_helpers import created_manager
 
 PROBE = r'''
 import json, os, sys
@@ -74,17 +73,7 @@ def host_allows_devices() -> bool:
 
 
 def make(cleanup, linux, cid, **kw):
-    m = for_container(linux, cid, default_devices=False, **kw)
-    m.create()
-
-    def undo():
-        try:
-            m.kill_all(signal.SIGKILL)
-        except CgroupError:
-            pass
-        m.destroy(timeout=5)
-    cleanup.add(undo)
-    return m
+    return created_manager(cleanup, linux, cid, default_devices=False, **kw)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
 from nsbox.cgroups import detect
-from nsbox.cgroups.manager import for_container
-from nsbox.errors import CgroupError
 from tests.conftest import require
+from tests.fixtures.cgroup_helpers import created_manager, gated, go
 
 PY = sys.executable
 
@@ -26,37 +24,7 @@ def v1_has(ctrl: str) -> bool:
 
 @pytest.fixture
 def managed(cleanup):
-    def make(linux, cid):
-        m = for_container(linux, cid)
-        m.create()
-
-        def undo():
-            try:
-                m.kill_all(signal.SIGKILL)
-            except CgroupError:
-                pass
-            m.destroy(timeout=5)
-        cleanup.add(undo)
-        return m
-    return make
-
-
-def gated(cleanup, code: str) -> subprocess.Popen:
-    """A python child that waits for a line on stdin before running ``code``."""
-    p = subprocess.Popen([PY, "-S", "-c", "import sys; sys.stdin.readline()\n" + code],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def stop():
-        if p.poll() is None:
-            p.kill()
-        p.communicate(timeout=10)
-    cleanup.add(stop)
-    return p
-
-
-def go(p: subprocess.Popen) -> None:
-    p.stdin.write("go\n")
-    p.stdin.flush()
+    return lambda linux, cid: created_manager(cleanup, linux, cid)
 
 
 HOG = "a = []\nwhile True:\n    a.append(bytearray(1 << 20))\n"

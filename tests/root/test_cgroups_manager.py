@@ -10,25 +10,15 @@ import pytest
 
 from nsbox.cgroups import detect
 from nsbox.cgroups.manager import CgroupManager, for_container
-from nsbox.errors import CgroupError, SpecError
+from nsbox.errors import SpecError
+from tests.fixtures.cgroup_helpers import created_manager
 
 
 @pytest.fixture
 def managed(cleanup):
     """make(linux, id) -> a created manager whose processes are killed and dirs removed at the end."""
     def make(linux, cid, create=True):
-        m = for_container(linux, cid)
-        if create:
-            m.create()
-
-            def undo():
-                try:
-                    m.kill_all(signal.SIGKILL)
-                except CgroupError:
-                    pass
-                m.destroy(timeout=5)
-            cleanup.add(undo)
-        return m
+        return created_manager(cleanup, linux, cid) if create else for_container(linux, cid)
     return make
 
 

@@ -15,8 +15,8 @@ import pytest
 from nsbox.cgroups import detect
 from nsbox.cgroups.detect import CgroupLayout
 from nsbox.cgroups.manager import for_container
-from nsbox.errors import CgroupError
 from tests.conftest import require
+from tests.fixtures.cgroup_helpers import created_manager, gated, go
 
 PY = sys.executable
 
@@ -31,37 +31,14 @@ def v2_layout() -> CgroupLayout:
 def v2_manager(cleanup):
     def make(linux, cid):
         layout = v2_layout()
-        m = for_container(linux, cid, layout=layout, own={"": "/"})
+        m = created_manager(cleanup, linux, cid, layout=layout, own={"": "/"})
         assert m.mode == "v2" and m.paths() == {"": os.path.join(layout.unified, linux.get("cgroupsPath", cid).lstrip("/"))}
-        m.create()
-
-        def undo():
-            try:
-                m.kill_all(signal.SIGKILL)
-            except CgroupError:
-                pass
-            m.destroy(timeout=5)
-        cleanup.add(undo)
         return m
     return make
 
 
 def spawn(cleanup, code: str) -> subprocess.Popen:
-    """A python child that runs ``code`` once it reads a line: call go(p) after m.add(p.pid)."""
-    p = subprocess.Popen([PY, "-S", "-c", "import sys; sys.stdin.readline()\n" + code],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def stop():
-        if p.poll() is None:
-            p.kill()
-        p.communicate(timeout=10)
-    cleanup.add(stop)
-    return p
-
-
-def go(p: subprocess.Popen) -> None:
-    p.stdin.write("go\n")
-    p.stdin.flush()
+    return gated(cleanup, code, stderr=None)
 
 
 def cgroup2_of(pid: int) -> str:
