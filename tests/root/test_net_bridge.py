@@ -22,29 +22,15 @@ from nsbox.net.attach import (Attachments, attach, cleanup_stale, default_networ
 from nsbox.net.ipam import Ipam
 from nsbox.net.store import NetworkStore
 from tests.conftest import require_tool
-from tests.fixtures.net_helpers import PYTHON, ECHO, ask, free_port, in_netns, start_in_netns
+from tests.fixtures.net_helpers import PYTHON, ECHO, ask, free_port, in_netns, private_net_root, start_in_netns
 
 SERVE_PORT = 7000
 
 
 @pytest.fixture
 def net_root(tmp_path, cleanup):
-    """A private state dir; afterwards every attachment and network in it is removed and
-    net.ipv4.ip_forward is restored."""
     require_tool("nft")
-    root = str(tmp_path / "nets")
-    with open("/proc/sys/net/ipv4/ip_forward") as f:
-        forward = f.read().strip()
-
-    def restore():
-        for att in Attachments(root).all():
-            detach(att.container_id, root)
-        for net in NetworkStore(root).list():
-            remove_network(net.name, root)
-        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
-            f.write(forward)
-    cleanup.add(restore)
-    return root
+    return private_net_root(tmp_path, cleanup)
 
 
 def leftovers(root: str) -> dict:
@@ -162,7 +148,7 @@ def test_nat_egress_and_published_port_from_another_host(net_root, cleanup, test
     NetworkStore(net_root).create("n3")
     c1 = start_in_netns(cleanup, ["serve", str(SERVE_PORT)])
     port = free_port()
-    a1 = attach("n3", netns=c1.pid, container_id="egress", root=net_root, ports=[f"{port}:{SERVE_PORT}"])
+    attach("n3", netns=c1.pid, container_id="egress", root=net_root, ports=[f"{port}:{SERVE_PORT}"])
     with open("/proc/sys/net/ipv4/ip_forward") as f:
         assert f.read().strip() == "1"
     # Egress: the test host sees the host's address, not the container's (masquerade).

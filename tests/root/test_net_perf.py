@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
-from nsbox.net.attach import Attachments, attach, detach, remove_network
+from nsbox.net.attach import attach
 from nsbox.net.store import NetworkStore
 from tests.conftest import require_tool
-from tests.fixtures.net_helpers import ECHO, PYTHON, free_port, start_in_netns
+from tests.fixtures.net_helpers import ECHO, PYTHON, free_port, private_net_root, start_in_netns
 
 N = 300
 
@@ -35,19 +35,7 @@ def blast(host: str, port: int, mb: int = 512) -> float:
 @pytest.fixture
 def net_root(tmp_path, cleanup):
     require_tool("nft")
-    root = str(tmp_path / "nets")
-    with open("/proc/sys/net/ipv4/ip_forward") as f:
-        forward = f.read().strip()
-
-    def restore():
-        for att in Attachments(root).all():
-            detach(att.container_id, root)
-        for net in NetworkStore(root).list():
-            remove_network(net.name, root)
-        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
-            f.write(forward)
-    cleanup.add(restore)
-    return root
+    return private_net_root(tmp_path, cleanup)
 
 
 @pytest.mark.timeout(300)
