@@ -493,16 +493,22 @@ def unshare(namespaces, *, idmap=None, map_root: bool = False, hostname=None, mo
                          gid=gid, persist=persist, time_offsets=time_offsets, keep_caps=keep_caps,
                          setgroups=setgroups, fork=False)
     from . import stage1
-    helper = _unshare_caller(opts)
-    try:
-        if helper:
-            stage1.report_fork(opts, helper.chan, os.getpid())
-            helper.reap()
-    except BaseException:
-        if helper:
-            helper.abort()
-        raise
+    _finish_helper(opts, _unshare_caller(opts))
     stage1.setup_steps(opts)
+
+
+def _finish_helper(opts: UnshareOptions, helper) -> None:
+    """The caller itself is the program's process: report it to the outside helper (which writes the
+    id maps), and wait for the helper to finish; abort it if anything fails."""
+    if not helper:
+        return
+    from . import stage1
+    try:
+        stage1.report_fork(opts, helper.chan, os.getpid())
+        helper.reap()
+    except BaseException:
+        helper.abort()
+        raise
 
 
 def unshare_and_exec(opts: UnshareOptions, prog: str = "nsbox unshare") -> int:
@@ -513,14 +519,7 @@ def unshare_and_exec(opts: UnshareOptions, prog: str = "nsbox unshare") -> int:
     from . import stage1
     helper = _unshare_caller(opts)
     if not opts.fork:
-        try:
-            if helper:
-                stage1.report_fork(opts, helper.chan, os.getpid())
-                helper.reap()
-        except BaseException:
-            if helper:
-                helper.abort()
-            raise
+        _finish_helper(opts, helper)
         stage1.setup_steps(opts)
         stage1.exec_program(opts, opts.kill_signal or 0)
         return 1  # not reached
