@@ -209,7 +209,7 @@ def test_rm_refuses_a_running_container_without_force(box_env):
 @pytest.mark.parametrize("flags,message", [
     (["--network", "nosuch"], "network nosuch does not exist"),
     (["--network", "bridge", "-p", "1:2:3:4"], "invalid port mapping"),
-    (["--network", "none", "-p", "8080:80"], "-p needs a bridge"),
+    (["--network", "host", "-p", "8080:80"], "-p is not possible with --network host"),
     (["--memory", "lots"], "invalid --memory 'lots'"),
     (["--network", "container:nosuch"], "no such container"),
 ])

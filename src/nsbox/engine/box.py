@@ -148,6 +148,8 @@ def run_box(opts: BoxOptions) -> int:
     os.makedirs(state_root, mode=0o711, exist_ok=True)
     bundle = tempfile.mkdtemp(prefix=".box-", dir=state_root)
     holder = None
+    forwarding = bool(opts.ports) and mode.forwards   # -p through the fd forward (see engine.network)
+    forward = []
     try:
         joined = netmod.joined_netns(mode) if mode.kind == "container" else None
         files_dir = os.path.join(bundle, "etc")
@@ -158,6 +160,10 @@ def run_box(opts: BoxOptions) -> int:
             set_child_subreaper(True)   # pasta daemonises: it becomes our child, reaped when detached
             holder = netmod.RootlessNamespaces.start()   # pasta configures it before the container exists
             holder.configure_spec(config)
+        elif rootless and forwarding:
+            holder = netmod.RootlessNamespaces.start(follow=True)   # it exits with the container's init
+            holder.configure_spec(config)
+            forward.append(netmod.publish(mode, holder.pid, opts.ports))
         write_config(bundle, config)
 
         attached = []
@@ -166,15 +172,26 @@ def run_box(opts: BoxOptions) -> int:
             netmod.connect(mode, cid, holder.pid if holder else pid, opts.hostname, opts.ports, files_dir)
             attached.append(cid)
 
+        def created(pid: int) -> None:
+            if holder is None:
+                forward.append(netmod.publish(mode, pid, opts.ports))   # root: the init is openable
+            else:
+                holder.follow(pid)
+
+        if mode.attaches:
+            on_created = None if holder else attach
+        else:
+            on_created = created if forwarding else None
         try:
-            if holder:
+            if holder and mode.attaches:
                 attach(0)
-            return run_container(Runtime(state_root, rootless=rootless), cid, bundle,
-                                 on_created=None if holder else attach)
+            return run_container(Runtime(state_root, rootless=rootless), cid, bundle, on_created=on_created)
         finally:
             if attached:   # only ours: a failed attach may have met another container's record
                 netmod.disconnect(cid)
     finally:
+        for info in forward:
+            netmod.unpublish(info)
         if holder:
             holder.stop()
         shutil.rmtree(bundle, ignore_errors=True)

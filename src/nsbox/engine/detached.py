@@ -9,6 +9,10 @@ start the container. conmon stays as the container's subreaper, writes its stdou
 ctr.log and its exit status to exit/NAME, and then runs `python -m nsbox.engine.detached exited`,
 which detaches the network and deletes the runtime's container (the record stays for ps/logs until
 `nsbox rm`). Cost per running container: one conmon (~1 MB RSS), no interpreter.
+
+-p with --network none (or ns:PATH): the fd forward's relay (record["forward"]: its pid, start time
+and ports, for ps) ends by itself when its target exits (the init as root; rootless the namespace
+holder, which follows the init); the exit command, stop/rm and a failed run also stop it.
 """
 
 from __future__ import annotations
@@ -71,14 +75,19 @@ def run_detached(opts) -> str:
         netmod.configure_spec(config, mode, record["files_dir"], joined)
         config["process"]["terminal"] = False if not opts.tty else True
         holder = None
-        if rootless and mode.attaches:   # see network.RootlessNamespaces: it lives as long as the container
-            holder = netmod.RootlessNamespaces.start()
+        forwarding = bool(opts.ports) and mode.forwards   # -p through the fd forward (see engine.network)
+        if rootless and (mode.attaches or forwarding):
+            # see network.RootlessNamespaces: it lives as long as the container
+            holder = netmod.RootlessNamespaces.start(follow=forwarding)
             holder.configure_spec(config)
             from ..proc.procfs import start_time
             record["holder"] = {"pid": holder.pid, "start_time": start_time(holder.pid)}
             records.write(record)
-            netmod.connect(mode, name, holder.pid, opts.hostname, opts.ports, record["files_dir"])
-            record["attached"] = True
+            if forwarding:
+                record["forward"] = netmod.publish(mode, holder.pid, opts.ports).to_json()
+            else:
+                netmod.connect(mode, name, holder.pid, opts.hostname, opts.ports, record["files_dir"])
+                record["attached"] = True
         write_config(bundle, config)
         records.write(record)
         pid = _start_conmon(conmon, name, bundle, state_root, opts.tty, record)
@@ -86,6 +95,10 @@ def run_detached(opts) -> str:
         if holder is None and mode.attaches:
             netmod.connect(mode, name, pid, opts.hostname, opts.ports, record["files_dir"])
             record["attached"] = True
+        if forwarding and holder is None:
+            record["forward"] = netmod.publish(mode, pid, opts.ports).to_json()   # root: the init is openable
+        elif forwarding:
+            holder.follow(pid)
         records.write(record)
         _runtime(state_root).start(name)
     except BaseException:
@@ -284,6 +297,7 @@ def _undo_run(name: str, records: Records, record: dict) -> None:
             disconnect(name)
         except NsboxError:
             pass
+    _stop_forward(record.get("forward"))
     _stop_holder(record.get("holder"))
     records.remove(name)
 
@@ -300,8 +314,20 @@ def _remove_everything(name: str, records: Records, rec: dict) -> None:
         disconnect(name)
     except NsboxError:
         pass
+    _stop_forward(rec.get("forward"))
     _stop_holder(rec.get("holder"))
     records.remove(name)
+
+
+def _stop_forward(forward: dict | None) -> None:
+    """End the container's fd forward (it also ends by itself when its target process exits)."""
+    if not forward:
+        return
+    from .network import unpublish
+    try:
+        unpublish(forward)
+    except (NsboxError, OSError, KeyError, ValueError, TypeError):
+        pass
 
 
 def _stop_holder(holder: dict | None) -> None:
@@ -360,6 +386,7 @@ def exited(name: str) -> None:
         disconnect(name)
     except NsboxError:
         pass
+    _stop_forward(rec.get("forward"))
     _stop_holder(rec.get("holder"))
     if rec.get("auto_remove"):
         records.remove(name)   # (conmon, our parent, is still running: do not wait for it)

@@ -5,6 +5,13 @@ nsbox.net; default network "nsbox"), pasta / slirp4netns (rootless user-mode sta
 a persistent namespace, e.g. from `nsbox network netns add`), container:ID (share a running front-end
 container's namespace).
 
+-p with none or ns:PATH publishes through the fd-passing forward (nsbox.net.fdforward): a relay on
+the host listens on the host port and connects sockets made inside the container's namespace, so the
+container still reaches nothing outside. Root: the forward targets the init between create and start.
+Rootless: the init is not dumpable before it execs (its /proc/PID/ns/* cannot be opened), so the
+container joins the user+net namespaces of a holder made first (RootlessNamespaces, follow=True), the
+forward targets the holder, and the holder exits when the init does: the relay ends with it.
+
 The order around the runtime: configure_spec() before create (namespaces; bind mounts of the
 container's own /etc/hosts, /etc/resolv.conf, /etc/hostname, written empty first so the mount
 targets exist), connect() after create (the init's pid names the namespace) and before start, and
@@ -30,6 +37,11 @@ class NetworkMode:
     def attaches(self) -> bool:
         """Does connect() configure something (and disconnect() have something to undo)?"""
         return self.kind in ("bridge", "pasta", "slirp4netns")
+
+    @property
+    def forwards(self) -> bool:
+        """Are -p ports published through the fd forward (a private namespace without a route out)?"""
+        return self.kind in ("none", "ns")
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}" if self.name else self.kind
@@ -79,8 +91,13 @@ def check_network(mode: NetworkMode, ports: list[str]) -> None:
     """Everything that can be refused before the container exists: the network, the ports."""
     from ..net.ports import check_free, parse_ports
     mappings = parse_ports(ports)
-    if mappings and not mode.attaches:
-        raise UsageError(f"-p needs a bridge, pasta or slirp4netns network, not --network {mode}")
+    if mappings and mode.kind == "host":
+        raise UsageError("-p is not possible with --network host: the container uses the host's ports directly")
+    if mappings and mode.kind == "container":
+        raise UsageError(f"-p is not possible with --network {mode}: publish the ports when running {mode.name}")
+    if mappings and mode.kind == "ns" and os.geteuid() != 0:
+        raise UsageError("-p with --network ns:PATH needs root; rootless, use -p with --network none, pasta "
+                         "or slirp4netns")
     if mode.kind == "bridge":
         from ..net.store import NetworkStore
         from ..net.attach import DEFAULT_BRIDGE_NETWORK, default_network
@@ -148,6 +165,24 @@ def disconnect(container_id: str) -> None:
     cleanup_stale(root)
 
 
+def publish(mode: NetworkMode, pid: int, ports: list[str]):
+    """Start the fd forward of ``ports`` into the network namespace of ``pid`` (the init as root, the
+    holder rootless); None when ``mode`` does not forward or there are no ports. Raises NetworkError
+    (one line: port in use, namespace not joinable, ...) with nothing left running."""
+    if not (ports and mode.forwards):
+        return None
+    from ..net.fdforward import start_forward
+    return start_forward(pid, ports)
+
+
+def unpublish(info) -> None:
+    """Stop a forward from publish() (a ForwardInfo or its JSON); quiet when it already ended."""
+    if not info:
+        return
+    from ..net.fdforward import stop_forward
+    stop_forward(info)
+
+
 def joined_netns(mode: NetworkMode) -> str:
     """container:NAME -> /proc/PID/ns/net of that running front-end container's init."""
     from ..errors import ContainerNotFound
@@ -166,13 +201,37 @@ def joined_netns(mode: NetworkMode) -> str:
     return f"/proc/{state['pid']}/ns/net"
 
 
+# The holder with follow=True: says "r" once running, reads the init's pid, exits when that process
+# does (pidfd), or at once when its stdin closes first (the front end failed or died before create).
+_FOLLOWER = """import os, select
+os.write(1, b"r")
+os.close(1)
+data = b""
+while not data.endswith(b"\\n"):
+    chunk = os.read(0, 32)
+    if not chunk:
+        os._exit(0)
+    data += chunk
+try:
+    fd = os.pidfd_open(int(data))
+except (OSError, ValueError):
+    os._exit(0)
+select.select([fd], [], [])
+"""
+
+
 class RootlessNamespaces:
-    """Rootless pasta/slirp4netns: a user + network namespace made BEFORE the container, which joins
-    both by path (as rootless podman does). The container's init is not dumpable until it execs, so
-    pasta could not open its /proc/PID/ns/* between create and start; this holder process (util-linux
-    `unshare -Un sleep`) can be opened, so the network is up before the command runs.
+    """Rootless pasta/slirp4netns/fd forward: a user + network namespace made BEFORE the container,
+    which joins both by path (as rootless podman does). The container's init is not dumpable until it
+    execs, so pasta (or the fd forward) could not open its /proc/PID/ns/* between create and start;
+    this holder process (util-linux `unshare -Un sleep`) can be opened, so the network is up before
+    the command runs.
 
         holder = RootlessNamespaces.start(); holder.configure_spec(spec); ...; holder.stop()
+
+    ``follow=True`` (the fd forward, which ends when its target process does): the holder is a tiny
+    ``python -I -S`` instead of sleep; ``holder.follow(init_pid)`` after create makes it exit when the
+    container's init exits, whoever cleans up (or nobody: a killed front end or conmon).
     """
 
     def __init__(self, proc):
@@ -183,7 +242,7 @@ class RootlessNamespaces:
         return self.proc.pid
 
     @classmethod
-    def start(cls, timeout: float = 10.0) -> "RootlessNamespaces":
+    def start(cls, timeout: float = 10.0, follow: bool = False) -> "RootlessNamespaces":
         import shutil
         import subprocess
         import time
@@ -191,6 +250,8 @@ class RootlessNamespaces:
         tool = shutil.which("unshare")
         if not tool:
             raise NetworkError("rootless networking needs util-linux unshare, which is not installed")
+        if follow:
+            return cls._start_follower(tool, timeout)
         sleep = shutil.which("sleep") or "/bin/sleep"
         own = os.stat("/proc/self/ns/net").st_ino
         proc = subprocess.Popen([tool, "--user", "--net", "--", sleep, "infinity"], stdin=subprocess.DEVNULL,
@@ -217,6 +278,40 @@ class RootlessNamespaces:
             raise
         return holder
 
+    @classmethod
+    def _start_follower(cls, tool: str, timeout: float) -> "RootlessNamespaces":
+        import select
+        import subprocess
+        import sys
+        from ..ns.idmap import apply_idmap, rootless_default
+        proc = subprocess.Popen([tool, "--user", "--net", "--", sys.executable, "-I", "-S", "-c", _FOLLOWER],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        holder = cls(proc)
+        try:
+            ready = select.select([proc.stdout], [], [], timeout)[0] and os.read(proc.stdout.fileno(), 1)
+            if ready != b"r":
+                if proc.poll() is None:
+                    raise NetworkError("timed out making a user and network namespace for the container")
+                proc.wait()
+                raise NetworkError(f"cannot make a user and network namespace: "
+                                   f"{proc.stderr.read().decode(errors='replace').strip()}")
+            apply_idmap(proc.pid, rootless_default())
+        except BaseException:
+            holder.stop()
+            raise
+        finally:
+            proc.stdout.close()
+        return holder
+
+    def follow(self, pid: int) -> None:
+        """From now on the holder lives as long as process ``pid`` (the container's init)."""
+        try:
+            self.proc.stdin.write(b"%d\n" % pid)
+            self.proc.stdin.close()
+        except OSError:
+            raise NetworkError("the container's namespace holder exited before the container started") from None
+
     def configure_spec(self, spec: dict) -> None:
         """Join the holder's user and network namespaces (their id maps are already written)."""
         linux = spec["linux"]
@@ -230,5 +325,9 @@ class RootlessNamespaces:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=10)
-        if self.proc.stderr:
-            self.proc.stderr.close()
+        for pipe in (self.proc.stdin, self.proc.stderr):
+            if pipe and not pipe.closed:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass

@@ -1,6 +1,7 @@
 """Front-end container records: one directory per container name under the front end's state dir.
 
-    <root>/<name>/record.json   name, command, network, ports, created, conmon pid, log path, ...
+    <root>/<name>/record.json   name, command, network, ports, created, conmon pid, log path, the fd
+                                forward (relay pid, start time, ports) for -p without a network, ...
     <root>/<name>/config.json   the OCI bundle (the runtime's container id is the name)
     <root>/<name>/etc/          hosts, resolv.conf, hostname (bind-mounted into the container)
     <root>/<name>/ctr.log       stdout/stderr (conmon's k8s-file format)
