@@ -56,6 +56,56 @@ def test_run_path_imports_nothing_heavy():
     assert sorted(loaded & set(HEAVY)) == []
 
 
+# modules stage 2 needs only for some plans: preload(plan) imports them before the pivot when the plan asks
+PLAN_ONLY = ("termios", "nsbox._init.hookexec", "nsbox.linux.personality", "nsbox.security.listener",
+             "nsbox.linux.seccomp", "binascii", "nsbox._init.credentials")
+
+
+def preloaded_by(tmp_path, config_extra: str) -> set[str]:
+    """The modules a fresh interpreter holds after planning a runc-spec-like config and preloading stage 2."""
+    src = os.path.dirname(os.path.dirname(os.path.abspath(runc.__file__)))
+    os.makedirs(tmp_path / "rootfs", exist_ok=True)
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(src)!r})\n"
+            "from nsbox.runtime.planner import make_plan\n"
+            "from nsbox._init import stage2, stage1\n"
+            "config = {'process': {'args': ['true'], 'cwd': '/', 'capabilities': {'bounding': ['CAP_KILL']}}, "
+            "'root': {'path': 'rootfs'}, 'hostname': 'h', 'linux': {'namespaces': [{'type': 'mount'}, "
+            "{'type': 'pid'}], 'maskedPaths': ['/proc/kcore']}}\n"
+            f"{config_extra}\n"
+            f"plan = make_plan(config, {str(tmp_path)!r}, 'c1', rootless=False)\n"
+            "stage2.preload(plan)\n"
+            "print('\\n'.join(sorted(sys.modules)))")
+    res = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return set(res.stdout.split())
+
+
+def test_plain_plan_preloads_nothing_it_does_not_use(tmp_path):
+    loaded = preloaded_by(tmp_path, "")
+    assert "nsbox.security.apply" in loaded
+    assert sorted(loaded & set(PLAN_ONLY)) == []
+
+
+def test_plan_preloads_what_it_uses(tmp_path):
+    loaded = preloaded_by(tmp_path, "config['process']['terminal'] = True\n"
+                                    "config['hooks'] = {'startContainer': [{'path': '/bin/true'}]}\n"
+                                    "config['linux']['personality'] = {'domain': 'LINUX'}\n"
+                                    "config['linux']['seccomp'] = {'defaultAction': 'SCMP_ACT_ALLOW', "
+                                    "'syscalls': [{'names': ['getcwd'], 'action': 'SCMP_ACT_ERRNO'}]}")
+    assert sorted(set(PLAN_ONLY) - loaded) == ["nsbox._init.credentials"]  # the security engine instead
+
+
+def test_runtime_hooks_round_trip_only_with_hooks(tmp_path):
+    from nsbox.runtime.planner import make_plan
+    os.makedirs(tmp_path / "rootfs")
+    config = {"process": {"args": ["true"]}, "root": {"path": "rootfs"},
+              "linux": {"namespaces": [{"type": "mount"}]}}
+    assert make_plan(config, str(tmp_path), "c1", rootless=False).runtime_hooks is False
+    for kind in ("prestart", "createRuntime", "createContainer", "startContainer"):
+        config["hooks"] = {kind: [{"path": "/bin/true"}]}
+        assert make_plan(config, str(tmp_path), "c1", rootless=False).runtime_hooks is True
+
+
 # --- the fast parser gives what argparse gives, and defers to it for anything unusual -----------------
 
 def argparse_result(argv: list[str]) -> dict:

@@ -8,15 +8,14 @@
       | --- committed ---------------------> |  state.json written: safe to wait (EOF instead: exit)
                                              |  open exec.fifo (blocks until `start`), execve
 
-Every import happens at the top of this module: after pivot_root the host's stdlib is gone.
+Every import happens before the pivot (at the top of this module, or in ``preload`` for what only some
+plans need: a terminal, hooks, a personality, the fallback security): after pivot_root the host's stdlib
+is gone, and a module already imported is only looked up in sys.modules.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import struct
-import termios
 
 from ..linux import consts as c
 from ..linux.fd import close_fds_except
@@ -26,18 +25,25 @@ from ..linux.uts import setdomainname, sethostname
 from ..proc.fork import reset_signals_for_exec
 from ..rootfs.apply import (apply_ops, enter_root, make_root_readonly, mask_path, prepare_root,
                             readonly_path)
-from . import credentials as fallback_security
-from .hookexec import run_hook
-from ..linux.personality import set_personality
 
 DEBUG = bool(os.environ.get("NSBOX_DEBUG"))
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def preload(plan) -> None:
-    """Import, while the host's filesystem is still ours, what the steps will need."""
+    """Import, while the host's filesystem is still ours, what the steps will need (each costs start-up
+    time, so only what this plan uses)."""
     if (plan.security or {}).get("engine") == "security":
         import nsbox.security.apply  # noqa: F401
+        nsbox.security.apply.preload((plan.security or {}).get("plan"))
+    else:
+        from . import credentials  # noqa: F401
+    if plan.terminal:
+        import fcntl, struct, termios  # noqa: E401, F401
+    if plan.hooks_create_container or plan.hooks_start_container:
+        from . import hookexec  # noqa: F401
+    if plan.personality is not None:
+        from ..linux import personality  # noqa: F401
 
 
 class Context:
@@ -50,6 +56,7 @@ class Context:
             from ..security import apply as security_apply  # imported before the pivot
             self.security = security_apply
         else:
+            from . import credentials as fallback_security  # preloaded
             self.security = fallback_security
         self.security_plan = (plan.security or {}).get("plan")
         self.executable: str | None = None
@@ -80,14 +87,18 @@ def mount_rootfs(ctx):
 
 
 def runtime_hooks(ctx):
+    if not ctx.plan.runtime_hooks:
+        return  # no hook of the launcher's to wait for, none of ours needs its state document
     ctx.chan.send("hooks")
     msg, _ = ctx.chan.expect("hooks-done", timeout=None)
     ctx.state_json = msg.get("state") or ctx.state_json
 
 
 def create_container_hooks(ctx):
-    for hook in ctx.plan.hooks_create_container:
-        run_hook(hook, ctx.state_json, "createContainer")
+    if ctx.plan.hooks_create_container:
+        from .hookexec import run_hook  # preloaded
+        for hook in ctx.plan.hooks_create_container:
+            run_hook(hook, ctx.state_json, "createContainer")
 
 
 def pivot_root(ctx):
@@ -132,6 +143,7 @@ def set_names(ctx):
 def setup_console(ctx):
     if not ctx.plan.terminal:
         return
+    import fcntl, struct, termios  # noqa: E401 - preloaded
     if ctx.plan.exec_mode:
         os.setsid()  # the container's init runs new_session; an exec'd process needs its own for a tty
     master, slave = os.openpty()
@@ -156,6 +168,7 @@ def setup_console(ctx):
 
 def apply_personality(ctx):
     if ctx.plan.personality is not None:
+        from ..linux.personality import set_personality  # preloaded
         set_personality(ctx.plan.personality)
 
 
@@ -238,8 +251,10 @@ def wait_for_start(ctx):
 
 
 def start_container_hooks(ctx):
-    for hook in ctx.plan.hooks_start_container:
-        run_hook(hook, ctx.state_json, "startContainer")
+    if ctx.plan.hooks_start_container:
+        from .hookexec import run_hook  # preloaded
+        for hook in ctx.plan.hooks_start_container:
+            run_hook(hook, ctx.state_json, "startContainer")
 
 
 def late_seccomp(ctx):

@@ -85,7 +85,6 @@ class Runtime:
                preserve_fds: int = 0, keep_console: bool = False) -> dict:
         """Set up the container and leave its init waiting on exec.fifo. Returns the state document
         (plus "console_master": fd when keep_console and the process has a terminal)."""
-        from .hooks import run_hooks
         from .launcher import launch
         from .planner import host_root_ids, load_config, make_plan, validate
         bundle = os.path.abspath(bundle)
@@ -128,6 +127,7 @@ class Runtime:
             hooks = config.get("hooks") or {}
 
             def runtime_hooks(pid: int) -> str:
+                from .hooks import run_hooks
                 doc = self._document({**record, "pid": pid}, st.CREATING)
                 run_hooks(hooks.get("prestart"), doc, "prestart")
                 run_hooks(hooks.get("createRuntime"), doc, "createRuntime")
@@ -192,7 +192,6 @@ class Runtime:
 
     # --- start ----------------------------------------------------------------------------------
     def start(self, container_id: str) -> None:
-        from .hooks import run_hooks
         state = self._load(container_id)
         lock = self.store.lock(container_id)
         try:
@@ -212,6 +211,7 @@ class Runtime:
                 raise InvalidState(container_id, st.STOPPED, st.CREATED, "cannot start a container that has stopped")
             hooks = state.get("hooks") or {}
             if hooks.get("poststart"):
+                from .hooks import run_hooks
                 run_hooks(hooks["poststart"], self._document(state, st.RUNNING), "poststart")
         finally:
             os.close(lock)
@@ -240,7 +240,6 @@ class Runtime:
 
     # --- delete ---------------------------------------------------------------------------------
     def delete(self, container_id: str, force: bool = False) -> None:
-        from .hooks import run_hooks
         try:
             state = self._load(container_id)
         except ContainerNotFound:
@@ -274,6 +273,7 @@ class Runtime:
                     sys.stderr.write(f"nsbox-runc: warning: cgroup of {container_id}: {err}\n")
             hooks = state.get("hooks") or {}
             if hooks.get("poststop"):
+                from .hooks import run_hooks
                 run_hooks(hooks["poststop"], self._document(state, st.STOPPED), "poststop", warn_only=True)
             self.store.remove(container_id)
         finally:

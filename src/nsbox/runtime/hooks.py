@@ -5,7 +5,6 @@ from __future__ import annotations
 from .. import jsoncodec as json  # json without re/enum (~8 ms of start-up)
 
 from ..errors import NsboxError
-from .._init.hookexec import run_hook
 
 
 class HookError(NsboxError):
@@ -13,6 +12,9 @@ class HookError(NsboxError):
 
 
 def run_hooks(hooks: list[dict], state: dict, kind: str, warn_only: bool = False) -> None:
+    if not hooks:
+        return
+    from .._init.hookexec import run_hook  # only with hooks: not on every container's start-up
     payload = json.dumps(state)
     for hook in hooks or ():
         try:

@@ -33,6 +33,8 @@ FIELDS = {
     "security": None,             # {"engine": "security"|"fallback", "plan": ...}
     "hooks_create_container": (),
     "hooks_start_container": (),
+    "runtime_hooks": True,        # stage 2 stops before the pivot for the launcher (prestart/createRuntime
+                                  # hooks, and the state document the container's own hooks receive)
     "preserve_fds": 0,
     "new_keyring": True,
     "root_source": None,          # bound onto ``root`` first (a host "/" cannot be pivoted into)

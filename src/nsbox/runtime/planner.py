@@ -145,6 +145,8 @@ def make_plan(config: dict, bundle: str, container_id: str, *, rootless: bool, n
         security=plan_security(config, rootless, container_id, not no_new_keyring),
         hooks_create_container=tuple(hooks.get("createContainer") or ()),
         hooks_start_container=tuple(hooks.get("startContainer") or ()),
+        runtime_hooks=any(hooks.get(kind) for kind in ("prestart", "createRuntime", "createContainer",
+                                                       "startContainer")),
         preserve_fds=preserve_fds, new_keyring=not no_new_keyring, seal_runtime=needs_sealed_runtime(config),
     )
 

@@ -1,6 +1,7 @@
 """Child side: execute a security plan (made by nsbox.security.plan) in the process about to execve.
 
-Runs after pivot_root, so everything it needs is imported here, at module import; nothing at call time.
+Runs after pivot_root, so everything it needs is imported before: here, at module import, and in
+``preload(plan)`` what only a plan with seccomp needs (a call-time import then finds sys.modules).
 Order, as in runc (each step's reason):
 
   apply_early(plan)          rlimits, oom_score_adj, new session keyring: while still privileged,
@@ -17,7 +18,6 @@ Failures raise InitFailed(step, message, syscall, path, errno): they cross the c
 
 from __future__ import annotations
 
-import binascii
 import os
 
 from ..errors import InitFailed
@@ -26,13 +26,19 @@ from ..linux import ids as _ids
 from ..linux import keyring as _keyring
 from ..linux import prctl as _prctl
 from ..linux import rlimit as _rlimit
-from ..linux import seccomp as _seccomp
-from . import listener as _listener
 
 KEY_USR_SEARCH = 0x00080000
 _EINVAL = 22
 _ENOSYS = 38
 _EPERM = 1
+
+
+def preload(plan: dict | None) -> None:
+    """Import, before the pivot, the modules this plan's steps need beyond the always-needed ones."""
+    if plan and plan.get("seccomp"):
+        import binascii  # noqa: F401
+        from ..linux import seccomp  # noqa: F401
+        from . import listener  # noqa: F401
 
 
 def _fail(step: str, exc: OSError, hint: str | None = None) -> InitFailed:
@@ -93,6 +99,8 @@ def apply_early(plan: dict) -> None:
 
 def install_seccomp(seccomp: dict) -> int | None:
     """Load the plan's filter; the listener fd when it asks for one (SCMP_ACT_NOTIFY), else None."""
+    import binascii
+    from ..linux import seccomp as _seccomp
     bpf = binascii.a2b_base64(seccomp["bpf"])
     try:
         fd = _seccomp.set_mode_filter(bpf, seccomp.get("flags", 0))
@@ -105,6 +113,7 @@ def install_seccomp(seccomp: dict) -> int | None:
 def _hand_off_listener(seccomp: dict, fd: int | None, listener_sock, state) -> int | None:
     if fd is None or listener_sock is None:
         return fd
+    from . import listener as _listener
     try:
         _listener.send_listener_fd(listener_sock, fd, pid=os.getpid(), state=state,
                                    metadata=seccomp.get("listener_metadata"))

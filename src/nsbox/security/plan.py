@@ -19,7 +19,6 @@ Every problem is collected with its JSON path and raised together as one SpecErr
 
 from __future__ import annotations
 
-import binascii
 import os
 
 from ..errors import SecurityError, SpecError, Unsupported
@@ -172,6 +171,7 @@ def _plan_seccomp(profile, no_new_privs: bool, problems, warnings, cache_dir) ->
         problems.append(("$.linux.seccomp.listenerPath", "is set but no action is SCMP_ACT_NOTIFY"))
     if isinstance(listener_path, str) and not os.path.isabs(listener_path):
         problems.append(("$.linux.seccomp.listenerPath", f"must be an absolute path, not {listener_path!r}"))
+    import binascii  # only with a seccomp profile
     return {
         "bpf": binascii.b2a_base64(compiled.bpf, newline=False).decode(),
         "flags": compiled.flags,
