@@ -159,3 +159,17 @@ def test_ns_path_publishes_into_a_persistent_namespace(env, tmp_path, cleanup):
     proc.terminate()
     assert proc.wait(timeout=30) == 0
     nothing_left(port)
+
+
+def test_killed_conmon_and_init_leave_no_relay(env):
+    """Nothing cleans up (conmon killed, so no exit command): the relay still ends with the init."""
+    port = free_port()
+    box(env, "run", "-d", "--name", "orphan", "-p", f"127.0.0.1:{port}:{SERVE_PORT}", "--", *server_args(), check=True)
+    wait_logs(env, "orphan")
+    with open(os.path.join(env["NSBOX_BOX_ROOT"], "orphan", "record.json")) as f:
+        rec = json.load(f)
+    os.kill(rec["conmon_pid"], signal.SIGKILL)
+    assert ping(port) == "pong 127.0.0.1"
+    os.kill(rec["pid"], signal.SIGKILL)
+    nothing_left(port)
+    assert not alive(rec["forward"]["pid"]) and not alive(rec["forward"]["source_pid"])

@@ -15,8 +15,9 @@ import subprocess
 import pytest
 
 from tests.conftest import require
-from tests.fixtures.fdwire_helpers import (MB, NSBOX, SERVE_PORT, alive, box, listening, refused, relay_target,
-                                           relays, server_args, start_foreground, udp_ask, wait_for, wait_logs)
+from tests.fixtures.fdwire_helpers import (MB, NSBOX, SERVE_PORT, alive, box, holders, listening, refused,
+                                           relay_target, relays, server_args, start_foreground, udp_ask, wait_for,
+                                           wait_logs)
 from tests.fixtures.net_helpers import free_port
 from tests.fixtures.netfast_helpers import download, echo_duplex, pattern_hash, ping, upload
 
@@ -119,5 +120,18 @@ def test_busy_port_rootless(env):
             assert res.returncode != 0
             assert res.stderr.count("\n") == 1 and "already in use" in res.stderr, res.stderr
             assert relays(port) == []
+    root = env["NSBOX_BOX_ROOT"]
+    assert not os.path.isdir(root) or os.listdir(root) == []
+
+
+def test_privileged_host_port_rootless_leaves_nothing(env):
+    with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+        require(int(f.read()) > 80, "net.ipv4.ip_unprivileged_port_start above 80")
+    before = holders()
+    for detach in ([], ["-d", "--name", "low"]):
+        res = box(env, "run", *detach, "-p", "127.0.0.1:80:8080", "--", "/bin/true")
+        assert res.returncode != 0
+        assert res.stderr.count("\n") == 1 and "needs privilege" in res.stderr, res.stderr
+        assert relays(80) == [] and holders() == before
     root = env["NSBOX_BOX_ROOT"]
     assert not os.path.isdir(root) or os.listdir(root) == []

@@ -26,7 +26,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
                      help="none (the default: only lo), host, bridge[:NAME], pasta, slirp4netns, ns:PATH, "
                           "container:NAME, or default (bridge as root, pasta rootless)")
     net.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:]HOST:CONTAINER[/tcp|udp]",
-                     help="publish a container port on the host (repeatable)")
+                     help="publish a container port on the host (repeatable): with none (the default) or "
+                          "ns:PATH through a relay that passes sockets made in the container's namespace "
+                          "(the container still reaches nothing outside); with bridge by DNAT; with "
+                          "pasta/slirp4netns by their port forwarding; not with host or container:NAME")
     res = p.add_argument_group("resources")
     res.add_argument("-m", "--memory", metavar="SIZE", help="memory limit, e.g. 256m, 1g")
     res.add_argument("--memory-swap", metavar="SIZE", help="memory+swap limit (-1: unlimited swap; default 2x --memory)")
