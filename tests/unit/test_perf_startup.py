@@ -30,7 +30,8 @@ HOT_PATH = ("nsbox.cli.runc", "nsbox.cli.common", "nsbox.runtime.container", "ns
             "nsbox.rootfs.plan", "nsbox.rootfs.cgroupfs", "nsbox.cgroups.manager", "nsbox.security",
             "nsbox.security.plan", "nsbox.linux.caps", "nsbox.proc.procfs",
             "nsbox._init.stage1", "nsbox._init.stage2", "nsbox.proc.channel", "nsbox.proc.fork",
-            "nsbox.security.apply", "nsbox.security.listener", "nsbox.linux.keyring", "nsbox.linux.seccomp")
+            "nsbox.security.apply", "nsbox.security.listener", "nsbox.linux.keyring", "nsbox.linux.seccomp",
+            "nsbox.runtime.cgroup_warmup")
 
 
 def imported_by(modules: tuple[str, ...]) -> set[str]:
@@ -104,6 +105,23 @@ def test_runtime_hooks_round_trip_only_with_hooks(tmp_path):
     for kind in ("prestart", "createRuntime", "createContainer", "startContainer"):
         config["hooks"] = {kind: [{"path": "/bin/true"}]}
         assert make_plan(config, str(tmp_path), "c1", rootless=False).runtime_hooks is True
+
+
+def test_cgroup_warmup_leaves_one_thread_in_the_same_cgroup():
+    """The warm-up thread (root: no-op writes to our own cgroup.procs) is gone after finish(), nothing moved."""
+    src = os.path.dirname(os.path.dirname(os.path.abspath(runc.__file__)))
+    code = (f"import sys, os, time; sys.path.insert(0, {os.path.dirname(src)!r})\n"
+            "from nsbox.runtime import cgroup_warmup as w\n"
+            "before = open('/proc/self/cgroup').read()\n"
+            "w.start(); started = len(os.listdir('/proc/self/task')); time.sleep(0.03); w.finish(); w.finish()\n"
+            "print(started, len(os.listdir('/proc/self/task')), open('/proc/self/cgroup').read() == before)")
+    res = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    started, after, same = res.stdout.split()
+    unified = os.path.exists("/sys/fs/cgroup/unified/cgroup.controllers") or \
+        os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    assert started == ("2" if os.geteuid() == 0 and unified else "1")
+    assert (after, same) == ("1", "True")
 
 
 # --- the fast parser gives what argparse gives, and defers to it for anything unusual -----------------

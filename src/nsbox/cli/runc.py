@@ -292,7 +292,14 @@ def runtime_for(args):
 
 # --- commands -------------------------------------------------------------------------------------
 
+def _warm_cgroup_lock() -> None:
+    """Before the runtime's imports: see nsbox.runtime.cgroup_warmup (launch() stops it before forking)."""
+    from ..runtime import cgroup_warmup
+    cgroup_warmup.start()
+
+
 def do_create(args) -> int:
+    _warm_cgroup_lock()
     runtime_for(args).create(args.id, args.bundle, pid_file=args.pid_file, console_socket=args.console_socket,
                              no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring,
                              preserve_fds=args.preserve_fds)
@@ -300,6 +307,7 @@ def do_create(args) -> int:
 
 
 def do_run(args) -> int:
+    _warm_cgroup_lock()
     from ..runtime.foreground import run_container
     return run_container(runtime_for(args), args.id, args.bundle, detach=args.detach, keep=args.keep,
                          pid_file=args.pid_file, console_socket=args.console_socket, no_pivot=args.no_pivot,

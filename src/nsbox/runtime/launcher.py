@@ -120,6 +120,8 @@ def launch(plan, *, fifo_path: str | None, cgroup=None, on_runtime_hooks=None, l
     ``listener_state(pid) -> dict``: the OCI state sent with a seccomp listener fd to listenerPath.
     """
     from .._init import stage1, stage2
+    from . import cgroup_warmup
+    cgroup_warmup.finish()  # its thread must be gone before we fork
     stage2.preload(plan)  # stage 2 may run in the container's mount namespace: import everything now
     parent, child = Channel.pair()
     fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC) if fifo_path else None
