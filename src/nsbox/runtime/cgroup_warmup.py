@@ -8,7 +8,9 @@ waits out the period while the interpreter imports and plans, the next ones (eve
 fast path off until ``finish()``, so the writes that matter a few milliseconds later (stage 1 moving the
 init into the unified cgroup, the launcher moving stage 1) do not wait while the container is otherwise
 ready. Nothing moves; every failure ends the thread (a rootless caller cannot write there: nothing gained,
-nothing lost).
+nothing lost). The one assumption: nobody else moves this process to another cgroup during those ~10-30 ms
+(a manager that did would see it written back once). A pid that does not exist would be side-effect free
+but, on this kernel, fails before taking the lock, so it does not start the grace period.
 
 ``finish()`` stops the thread and waits for it to be gone: the launcher forks only when single-threaded.
 """
