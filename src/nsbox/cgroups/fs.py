@@ -184,6 +184,16 @@ def remove_tree(path: str, timeout: float = 2.0) -> None:
 
 def _rmdir_recursive(path: str) -> None:
     try:
+        os.rmdir(path)  # the usual case, without sub-cgroups: no listing of every control file first
+        return
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+            exc.syscall = "rmdir"  # type: ignore[attr-defined]
+            exc.filename = path
+            raise
+    try:
         entries = list(os.scandir(path))
     except FileNotFoundError:
         return
