@@ -15,12 +15,11 @@ import subprocess
 import pytest
 
 from tests.conftest import require, require_tool
-from tests.fixtures.fdwire_helpers import (MB, SERVE_PORT, NSBOX, alive, box, listening, refused, relay_target,
+from tests.fixtures.fdwire_helpers import (MB, RUNC, SERVE_PORT, alive, box, listening, refused, relay_target,
                                            relays, server_args, start_foreground, udp_ask, wait_for, wait_logs)
 from tests.fixtures.net_helpers import free_port
 from tests.fixtures.netfast_helpers import download, echo_duplex, pattern_hash, ping, upload
 
-RUNC = os.path.join(os.path.dirname(NSBOX), "nsbox-runc")
 
 
 @pytest.fixture

@@ -15,13 +15,12 @@ import subprocess
 import pytest
 
 from tests.conftest import require
-from tests.fixtures.fdwire_helpers import (MB, NSBOX, SERVE_PORT, alive, box, holders, listening, refused,
+from tests.fixtures.fdwire_helpers import (MB, RUNC, SERVE_PORT, alive, box, holders, listening, refused,
                                            relay_target, relays, server_args, start_foreground, udp_ask, wait_for,
                                            wait_logs)
 from tests.fixtures.net_helpers import free_port
 from tests.fixtures.netfast_helpers import download, echo_duplex, pattern_hash, ping, upload
 
-RUNC = os.path.join(os.path.dirname(NSBOX), "nsbox-runc")
 
 
 @pytest.fixture
