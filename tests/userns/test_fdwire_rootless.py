@@ -134,3 +134,16 @@ def test_privileged_host_port_rootless_leaves_nothing(env):
         assert relays(80) == [] and holders() == before
     root = env["NSBOX_BOX_ROOT"]
     assert not os.path.isdir(root) or os.listdir(root) == []
+
+
+def test_killed_conmon_and_init_rootless(env):
+    """No cleanup runs (conmon killed, so no exit command): the holder follows the init, the relay the holder."""
+    port = free_port()
+    box(env, "run", "-d", "--name", "orphan", "-p", f"127.0.0.1:{port}:{SERVE_PORT}", "--", *server_args(), check=True)
+    wait_logs(env, "orphan")
+    with open(os.path.join(env["NSBOX_BOX_ROOT"], "orphan", "record.json")) as f:
+        rec = json.load(f)
+    os.kill(rec["conmon_pid"], signal.SIGKILL)
+    assert ping(port) == "pong 127.0.0.1"
+    os.kill(rec["pid"], signal.SIGKILL)
+    nothing_left(port, rec["forward"]["pid"], rec["forward"]["source_pid"], rec["holder"]["pid"])
