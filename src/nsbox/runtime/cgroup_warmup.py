@@ -85,7 +85,7 @@ def finish(timeout: float = 0.2) -> None:
         return
     done, stop = pending
     stop.release()
-    done.acquire(True, timeout)
+    done.acquire(True, 5.0)  # the write returns in at most one grace period; then the thread ends at once
     deadline = time.monotonic() + timeout
     while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < deadline:
         time.sleep(0.0001)
