@@ -285,38 +285,35 @@ def remove(name: str, force: bool = False) -> None:
 def _undo_run(name: str, records: Records, record: dict) -> None:
     """A failed `run -d`: undo only what this run made (another container may have the same id in
     the runtime or on the network: that is often why it failed)."""
-    from .network import disconnect
     if record.get("pid"):
         _wait_conmon(record.get("conmon_pid"), 0.0)
-        try:
-            _runtime(record.get("state_root")).delete(name, force=True)
-        except NsboxError:
-            pass
-    if record.get("attached"):
-        try:
-            disconnect(name)
-        except NsboxError:
-            pass
-    _stop_forward(record.get("forward"))
-    _stop_holder(record.get("holder"))
+    _release(name, record, runtime=bool(record.get("pid")), network=bool(record.get("attached")))
     records.remove(name)
 
 
 def _remove_everything(name: str, records: Records, rec: dict) -> None:
     """Runtime container, network attachment, conmon, record: all of it, quietly."""
-    from .network import disconnect
     _wait_conmon(rec.get("conmon_pid"), 5.0)
-    try:
-        _runtime(rec.get("state_root")).delete(name, force=True)
-    except NsboxError:
-        pass
-    try:
-        disconnect(name)
-    except NsboxError:
-        pass
+    _release(name, rec)
+    records.remove(name)
+
+
+def _release(name: str, rec: dict, runtime: bool = True, network: bool = True) -> None:
+    """Quietly free what a container holds outside its record: its runtime state, its network
+    attachment, the port forward and the namespace holder."""
+    from .network import disconnect
+    if runtime:
+        try:
+            _runtime(rec.get("state_root")).delete(name, force=True)
+        except NsboxError:
+            pass
+    if network:
+        try:
+            disconnect(name)
+        except NsboxError:
+            pass
     _stop_forward(rec.get("forward"))
     _stop_holder(rec.get("holder"))
-    records.remove(name)
 
 
 def _stop_forward(forward: dict | None) -> None:
@@ -372,22 +369,12 @@ def _net_root() -> str:
 
 def exited(name: str) -> None:
     """conmon's exit command: the container exited; free its network and runtime state, keep the record."""
-    from .network import disconnect
     records = Records()
     try:
         rec = records.read(name)
     except NsboxError:
         return
-    try:
-        _runtime(rec.get("state_root")).delete(name, force=True)
-    except NsboxError:
-        pass
-    try:
-        disconnect(name)
-    except NsboxError:
-        pass
-    _stop_forward(rec.get("forward"))
-    _stop_holder(rec.get("holder"))
+    _release(name, rec)
     if rec.get("auto_remove"):
         records.remove(name)   # (conmon, our parent, is still running: do not wait for it)
 
