@@ -84,3 +84,29 @@ def test_fallback_security_joins_the_same_named_keyring(unique_id, monkeypatch):
         desc = f.read()
     os.waitpid(pid, 0)
     assert desc.split(";")[-1] == f"_ses.c{unique_id}", desc
+
+
+@pytest.mark.parametrize("no_new_keyring", [False, True], ids=["new", "no-new-keyring"])
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_exec_keyring_follows_create(name, no_new_keyring, tmp_path, unique_id):
+    """As runc: a process exec'd into the container joins its "_ses.<id>" keyring (never the caller's),
+    unless the container was created with --no-new-keyring: then it keeps the caller's."""
+    bundle = make_bundle(str(tmp_path / "bundle"), ["/usr/bin/python3", "-S", "-c", "import time; time.sleep(60)"],
+                         rootfs="python")
+    rt = Runtime(name, str(tmp_path / "state"))
+    cid = f"kx-{unique_id}"
+    host_serial, host_desc = session_keyring_here()
+    try:
+        rt.ok("create", *(["--no-new-keyring"] if no_new_keyring else []), "-b", bundle, cid, timeout=60)
+        rt.ok("start", cid)
+        res = rt.ok("exec", cid, "/usr/bin/python3", "-S", "-c", DESCRIBE, timeout=60)
+    finally:
+        rt.force_delete(cid)
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("KEYRING ")]
+    assert line, res.stdout + res.stderr
+    _, serial, desc = line[0].split(" ", 2)
+    if no_new_keyring:
+        assert int(serial) == host_serial and desc.split(";")[-1] == host_desc.split(";")[-1], (line, host_desc)
+    else:
+        assert desc.split(";")[-1] == f"_ses.{cid}", line
+        assert int(serial) != host_serial

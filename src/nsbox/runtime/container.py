@@ -109,7 +109,8 @@ class Runtime:
         record = {"id": container_id, "pid": 0, "start_time": None, "bundle": bundle, "rootfs": plan.root,
                   "created": format_created(created_ns), "owner": "", "ociVersion": config.get("ociVersion", OCI_VERSION),
                   "annotations": config.get("annotations") or None, "hooks": config.get("hooks") or {},
-                  "rootless": self.rootless, "cgroup": None}
+                  "rootless": self.rootless, "cgroup": None,
+                  "no_new_keyring": no_new_keyring}   # exec keeps the caller's keyring too, as runc
         self.store.make_dir(container_id)
         cgroup = None
         lock = None

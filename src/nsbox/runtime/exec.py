@@ -77,7 +77,8 @@ def exec_process(rt, container_id: str, process: dict, *, detach: bool = False, 
     if process.get("terminal") and detach and not console_socket:
         raise UsageError("cannot allocate tty if runc will detach without setting console socket")
     config = load_config(state["bundle"])
-    base = plan_security(config, state.get("rootless", rt.rootless), container_id)
+    base = plan_security(config, state.get("rootless", rt.rootless), container_id,
+                         new_keyring=not state.get("no_new_keyring", False))
     if base["engine"] == "security":
         from ..security import plan_exec_security
         sec = {"engine": "security", "plan": plan_exec_security(process, base["plan"])}
