@@ -179,8 +179,21 @@ def default_cache_dir() -> str | None:
     return os.path.join(cache_root(), "seccomp")
 
 
+def _sha256():
+    """hashlib's sha256 without loading OpenSSL (~2 ms): the builtin module, _sha2 from Python 3.12,
+    _sha256 before; hashlib where neither is built in."""
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        try:
+            from _sha256 import sha256
+        except ImportError:
+            from hashlib import sha256
+    return sha256
+
+
 def _cache_key(profile: dict, json_path: str) -> str:
-    from _sha256 import sha256  # hashlib's sha256 without loading OpenSSL (~2 ms)
+    sha256 = _sha256()
     from .. import jsoncodec as json
     ver = libseccomp().seccomp_version().contents
     ident = json.dumps([CACHE_FORMAT, profile, json_path, os.uname().machine, os.uname().release,
