@@ -6,8 +6,12 @@ import ctypes
 import os
 
 from . import consts
+from ..errors import syscall_error
 from ._libc import libc, retry
 
+# Python 3.12+ has both; 3.11 goes through libc with ctypes
+_HAVE_OS_UNSHARE = hasattr(os, "unshare")
+_HAVE_OS_SETNS = hasattr(os, "setns")
 _unshare = libc.unshare
 _unshare.argtypes = [ctypes.c_int]
 _setns = libc.setns
@@ -19,14 +23,32 @@ def flag_names(flags: int) -> str:
     return "|".join(names) or hex(flags)
 
 
+def _os_call(fn, call: str, path: str | None = None) -> None:
+    """Python's own wrapper (3.12+: os.unshare, os.setns), retried on EINTR, failures named as ours."""
+    while True:
+        try:
+            fn()
+            return
+        except InterruptedError:
+            continue
+        except OSError as err:
+            raise syscall_error(err.errno, call, path) from None
+
+
 def unshare(flags: int) -> None:
     """unshare(2). Raises OSError('unshare(CLONE_NEWUSER|...)')."""
-    retry(lambda: _unshare(flags), f"unshare({flag_names(flags)})")
+    if _HAVE_OS_UNSHARE:
+        _os_call(lambda: os.unshare(flags), f"unshare({flag_names(flags)})")
+    else:
+        retry(lambda: _unshare(flags), f"unshare({flag_names(flags)})")
 
 
 def setns(fd: int, nstype: int = 0, path: str | None = None) -> None:
     """setns(2) on an open namespace (or pidfd) fd; ``path`` only names it in errors."""
-    retry(lambda: _setns(fd, nstype), "setns", path)
+    if _HAVE_OS_SETNS:
+        _os_call(lambda: os.setns(fd, nstype), "setns", path)
+    else:
+        retry(lambda: _setns(fd, nstype), "setns", path)
 
 
 def setns_path(path: str, nstype: int = 0) -> None:
