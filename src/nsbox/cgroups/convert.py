@@ -297,41 +297,35 @@ def validate(res: dict | None, base: str = "$.linux.resources") -> list[tuple[st
 
 # ---------------------------------------------------------------- v1
 
+# The one-file-per-field settings of v1, in runc's order: (OCI field, controller, file, when). "set": only a
+# non-zero value is written (runc leaves zero alone); "given": any value present, zero included.
+_V1_CPU = (("cpus", "cpuset", "cpuset.cpus", "set"), ("mems", "cpuset", "cpuset.mems", "set"),
+           ("shares", "cpu", "cpu.shares", "set"), ("period", "cpu", "cpu.cfs_period_us", "set"),
+           ("quota", "cpu", "cpu.cfs_quota_us", "set"), ("burst", "cpu", "cpu.cfs_burst_us", "given"),
+           ("realtimePeriod", "cpu", "cpu.rt_period_us", "set"),
+           ("realtimeRuntime", "cpu", "cpu.rt_runtime_us", "set"), ("idle", "cpu", "cpu.idle", "given"))
+_V1_MEMORY = (("limit", "memory", "memory.limit_in_bytes", "set"),
+              ("swap", "memory", "memory.memsw.limit_in_bytes", "set"),
+              ("reservation", "memory", "memory.soft_limit_in_bytes", "set"),
+              ("kernelTCP", "memory", "memory.kmem.tcp.limit_in_bytes", "set"))
+
+
+def _table_writes(out: list[Write], section: str, values: dict, table, base: str) -> None:
+    for key, controller, file, when in table:
+        value = values.get(key)
+        if (value is not None) if when == "given" else value:
+            out.append(_w(controller, file, value, f"{base}.{section}.{key}"))
+
+
 def v1_writes(res: dict | None) -> list[Write]:
     """Ordered writes for cgroup v1 controllers (devices are handled by nsbox.cgroups.devices)."""
     res = res or {}
     out: list[Write] = []
     base = "$.linux.resources"
 
-    cpu = res.get("cpu") or {}
-    if cpu.get("cpus"):
-        out.append(_w("cpuset", "cpuset.cpus", cpu["cpus"], f"{base}.cpu.cpus"))
-    if cpu.get("mems"):
-        out.append(_w("cpuset", "cpuset.mems", cpu["mems"], f"{base}.cpu.mems"))
-    if cpu.get("shares"):
-        out.append(_w("cpu", "cpu.shares", cpu["shares"], f"{base}.cpu.shares"))
-    if cpu.get("period"):
-        out.append(_w("cpu", "cpu.cfs_period_us", cpu["period"], f"{base}.cpu.period"))
-    if cpu.get("quota"):
-        out.append(_w("cpu", "cpu.cfs_quota_us", cpu["quota"], f"{base}.cpu.quota"))
-    if cpu.get("burst") is not None:
-        out.append(_w("cpu", "cpu.cfs_burst_us", cpu["burst"], f"{base}.cpu.burst"))
-    if cpu.get("realtimePeriod"):
-        out.append(_w("cpu", "cpu.rt_period_us", cpu["realtimePeriod"], f"{base}.cpu.realtimePeriod"))
-    if cpu.get("realtimeRuntime"):
-        out.append(_w("cpu", "cpu.rt_runtime_us", cpu["realtimeRuntime"], f"{base}.cpu.realtimeRuntime"))
-    if cpu.get("idle") is not None:
-        out.append(_w("cpu", "cpu.idle", cpu["idle"], f"{base}.cpu.idle"))
-
+    _table_writes(out, "cpu", res.get("cpu") or {}, _V1_CPU, base)
     mem = res.get("memory") or {}
-    if mem.get("limit"):
-        out.append(_w("memory", "memory.limit_in_bytes", mem["limit"], f"{base}.memory.limit"))
-    if mem.get("swap"):
-        out.append(_w("memory", "memory.memsw.limit_in_bytes", mem["swap"], f"{base}.memory.swap"))
-    if mem.get("reservation"):
-        out.append(_w("memory", "memory.soft_limit_in_bytes", mem["reservation"], f"{base}.memory.reservation"))
-    if mem.get("kernelTCP"):
-        out.append(_w("memory", "memory.kmem.tcp.limit_in_bytes", mem["kernelTCP"], f"{base}.memory.kernelTCP"))
+    _table_writes(out, "memory", mem, _V1_MEMORY, base)
     sw = mem.get("swappiness")
     if sw is not None and sw != -1:
         out.append(_w("memory", "memory.swappiness", sw, f"{base}.memory.swappiness"))
