@@ -14,8 +14,8 @@ import subprocess
 import pytest
 
 from nsbox.cgroups import detect
-from nsbox.cgroups.manager import for_container
 from tests.conftest import require, require_tool
+from tests.fixtures.cgroup_helpers import created_manager
 
 
 def block_device() -> tuple[int, int]:
@@ -83,6 +83,12 @@ def runc_container(tmp_path, cleanup, unique_id):
     return {"cfg": cfg, "pid": state["pid"], "base": base, "id": cid}
 
 
+def ours_beside(runc_container: dict, cleanup, unique_id: str):
+    """A created nsbox manager for runc's linux section, at a path of its own (removed at the end)."""
+    linux = dict(runc_container["cfg"]["linux"], cgroupsPath=f"/nsbox-diff-ours-{unique_id}")
+    return created_manager(cleanup, linux, unique_id)
+
+
 def read(path: str) -> str:
     return open(path).read()
 
@@ -90,11 +96,7 @@ def read(path: str) -> str:
 def test_same_files_as_runc(runc_container, cleanup, unique_id):
     runc_cg = detect.own_cgroups(runc_container["pid"])
     layout = detect.detect()
-    linux = dict(runc_container["cfg"]["linux"])
-    linux["cgroupsPath"] = f"/nsbox-diff-ours-{unique_id}"
-    m = for_container(linux, unique_id)
-    m.create()
-    cleanup.add(m.destroy)
+    m = ours_beside(runc_container, cleanup, unique_id)
     p = subprocess.Popen(["sleep", "60"])
     cleanup.add(lambda: (p.kill(), p.wait(timeout=10)))
     m.add(p.pid)
@@ -133,11 +135,7 @@ def test_stats_have_runc_events_shape(runc_container, cleanup, unique_id):
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stderr
     theirs = json.loads(res.stdout)["data"]
-    linux = dict(runc_container["cfg"]["linux"])
-    linux["cgroupsPath"] = f"/nsbox-diff-ours-{unique_id}"
-    m = for_container(linux, unique_id)
-    m.create()
-    cleanup.add(m.destroy)
+    m = ours_beside(runc_container, cleanup, unique_id)
     p = subprocess.Popen(["sleep", "60"])
     cleanup.add(lambda: (p.kill(), p.wait(timeout=10)))
     m.add(p.pid)
@@ -158,11 +156,7 @@ def test_stats_have_runc_events_shape(runc_container, cleanup, unique_id):
 def test_update_writes_what_runc_update_writes(runc_container, cleanup, unique_id):
     runc_cg = detect.own_cgroups(runc_container["pid"])
     layout = detect.detect()
-    linux = dict(runc_container["cfg"]["linux"])
-    linux["cgroupsPath"] = f"/nsbox-diff-ours-{unique_id}"
-    m = for_container(linux, unique_id)
-    m.create()
-    cleanup.add(m.destroy)
+    m = ours_beside(runc_container, cleanup, unique_id)
     res = subprocess.run(runc_container["base"] + [
         "update", "--memory", str(300 << 20), "--memory-swap", str(600 << 20), "--memory-reservation",
         str(100 << 20), "--pids-limit", "77", "--cpu-quota", "30000", "--cpu-period", "60000",
