@@ -6,34 +6,15 @@ same protocol as with a forked stage 1 (see ``ns.stage1``). Imports only stdlib,
 
 from __future__ import annotations
 
-import gc
-import os
-import signal
 import sys
 
 
+def _run(chan, plan_json, _rest: list[str]) -> int:
+    from . import stage1
+    from .unshare_plan import UnshareOptions
+    return stage1.run_stage1(UnshareOptions.from_json(plan_json), chan)
+
+
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    gc.disable()
-    code = 1
-    try:
-        from ..linux.prctl import set_pdeathsig
-        from ..proc.channel import Channel
-        from . import stage1
-        from .unshare_plan import UnshareOptions
-        fd, parent = int(argv[0]), int(argv[1])
-        os.set_inheritable(fd, False)
-        set_pdeathsig(signal.SIGKILL)
-        if os.getppid() != parent:
-            os._exit(1)  # the caller is already gone
-        chan = Channel.from_fd(fd)
-        msg, _ = chan.expect("plan")
-        opts = UnshareOptions.from_json(msg["plan"])
-        code = stage1.run_stage1(opts, chan)
-    except BaseException as exc:  # noqa: BLE001 - a helper never unwinds
-        try:
-            os.write(2, f"nsbox: unshare helper: {type(exc).__name__}: {exc}\n".encode())
-        except OSError:
-            pass
-    finally:
-        os._exit(code)
+    from ..proc.helper_main import helper_main
+    helper_main("unshare helper", sys.argv[1:] if argv is None else argv, _run)
