@@ -162,6 +162,18 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _running_sleep(pid: int) -> list[int]:
+    out = []
+    for kid in _children(pid):
+        try:
+            with open(f"/proc/{kid}/comm") as f:
+                if f.read().strip() == "sleep":
+                    out.append(kid)
+        except OSError:
+            pass
+    return out
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -176,11 +188,13 @@ def test_kill_child(tool_name, kill_child, cleanup):
     flags = ["-fp"] + (["--kill-child"] if kill_child else [])
     parent = subprocess.Popen(TOOLS[tool_name] + flags + ["sleep", "60"], stdin=subprocess.DEVNULL)
     cleanup.kill(parent.pid)
+    # wait until the forked child runs the program: killed while the tool still sets it up, a child
+    # may rightly die with its parent (nothing half-done), with or without --kill-child
     deadline = time.monotonic() + 10
-    while not _children(parent.pid) and time.monotonic() < deadline:
+    while not _running_sleep(parent.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    kids = _children(parent.pid)
-    assert kids, "no forked child"
+    kids = _running_sleep(parent.pid)
+    assert kids, "no forked child running the program"
     child = kids[0]
     cleanup.add(lambda: os.kill(child, signal.SIGKILL) if _alive(child) else None)
     parent.kill()
