@@ -298,8 +298,9 @@ try:
         n += 1
 except OSError as e:
     err = errno.errorcode[e.errno]
-with open("/out/s", "w") as f:
+with open("/out/s.tmp", "w") as f:
     f.write(f"{n} {err}")
+os.rename("/out/s.tmp", "/out/s")  # the test polls for /out/s: never let it read a half-written file
 time.sleep(60)
 """
 
