@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 
 import pytest
@@ -76,6 +77,42 @@ def read_out(out, name="s"):
             return f.read()
     except FileNotFoundError:
         return None
+
+
+def events_watching_oom(pid) -> bool:
+    """The `events` process registered its OOM eventfd and waits in poll: an OOM before that is missed."""
+    try:
+        fds = []
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                fds.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except FileNotFoundError:
+                pass
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return "anon_inode:[eventfd]" in fds and "poll" in wchan
+
+
+class LineReader:
+    """Collects a process's output lines, with the time each arrived, while the test goes on."""
+
+    def __init__(self, stream):
+        self.lines: list[tuple[float, str]] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream):
+        for line in stream:
+            self.lines.append((time.monotonic(), line))
+
+    def events(self) -> list[dict]:
+        return [json.loads(line) for _, line in list(self.lines)]
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the output did not end"
 
 
 def proc_state(pid):
@@ -260,7 +297,7 @@ def test_memory_limit_oom_kills_the_init_run_exits_137_and_events_reports_oom(rt
         events = subprocess.Popen(rt.argv("events", "--interval", "30s", unique_id), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         cleanup.add(lambda: events.poll() is None and events.kill())
-        time.sleep(0.5)                     # events has registered its OOM eventfd
+        assert wait_for(lambda: events_watching_oom(events.pid), timeout=30)
         open(os.path.join(out, "go"), "w").close()
         assert run.wait(timeout=60) == 137
         # the stream ends by itself when the container stops, after reporting the OOM
@@ -277,14 +314,19 @@ def test_events_streams_stats_every_interval_until_the_container_stops(rt, tmp_p
     events = subprocess.Popen(rt.argv("events", "--interval", "300ms", unique_id), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     cleanup.add(lambda: events.poll() is None and events.kill())
-    time.sleep(1.45)
+    reader = LineReader(events.stdout)
+    # wait for 3 events rather than sleeping: the events process may start slowly on a loaded host
+    assert wait_for(lambda: len(reader.lines) >= 3, timeout=30), reader.lines
     rt.ok("kill", unique_id, "KILL")
-    stdout, stderr = events.communicate(timeout=10)
-    lines = [json.loads(x) for x in stdout.splitlines()]
-    assert 3 <= len(lines) <= 6, stdout
+    reader.join(timeout=10)
+    assert events.wait(timeout=10) == 0, events.stderr.read()
+    lines = reader.events()
+    assert 3 <= len(lines) <= 6, reader.lines
     assert all(e["type"] == "stats" and e["id"] == unique_id for e in lines)
     assert all(e["data"]["pids"]["current"] == 1 and e["data"]["pids"]["limit"] == 10 for e in lines)
-    assert events.returncode == 0, stderr
+    # every 300 ms: two intervals between the 1st and the 3rd (not the default 5 s, not back to back)
+    span = reader.lines[2][0] - reader.lines[0][0]
+    assert 0.3 <= span < 5.0, span
 
 
 FORK_BOMB = r"""
@@ -332,16 +374,24 @@ def test_cpu_quota_holds_a_busy_loop_near_its_share(rt, tmp_path, unique_id, cle
     u1, t1 = usage(), time.monotonic()
     share = (u1 - u0) / 1e9 / (t1 - t0)
     assert 0.12 <= share <= 0.26, share
-    throttling = json.loads(rt.ok("events", "--stats", unique_id).stdout)["data"]["cpu"]["throttling"]
-    assert throttling["throttledPeriods"] > 5
+
+    def throttled():
+        return json.loads(rt.ok("events", "--stats", unique_id).stdout)["data"]["cpu"]["throttling"]["throttledPeriods"]
+    assert throttled() > 5
     # raise it live: the loop gets more
     rt.ok("update", "--cpu-quota", "60000", unique_id)
+    assert read_file(os.path.join(cgroup_paths(rt, unique_id)["cpu"], "cpu.cfs_quota_us")) == "60000"
     time.sleep(0.2)
+    th0 = throttled()
     u0, t0 = usage(), time.monotonic()
     time.sleep(2)
     u1, t1 = usage(), time.monotonic()
+    th1 = throttled()
     share = (u1 - u0) / 1e9 / (t1 - t0)
-    assert 0.40 <= share <= 0.66, share
+    assert share <= 0.66, share
+    # at least 40 % — unless the loaded host held it below: then the quota (still 20 ms would throttle
+    # ~20 of these 2 s worth of periods) rarely throttled it
+    assert share >= 0.40 or th1 - th0 <= 8, (share, th1 - th0)
 
 
 COUNTER = r"""
@@ -385,7 +435,9 @@ def test_ps_lists_the_container_processes(rt, tmp_path, unique_id, cleanup):
     bundle = busybox_bundle(tmp_path, ["sh", "-c", "sleep 1001 & sleep 1002 & wait"])
     cleanup.add(rt.force_delete, unique_id)
     rt.ok("run", "-d", "--bundle", bundle, unique_id)
-    assert wait_for(lambda: len(json.loads(rt.ok("ps", "-f", "json", unique_id).stdout) or []) == 3)
+    # the init is sh (it waits), its two children have exec'd sleep
+    assert wait_for(lambda: (pids := json.loads(rt.ok("ps", "-f", "json", unique_id).stdout) or []) and
+                    len(pids) == 3 and sorted(comm(p) for p in pids) == ["sh", "sleep", "sleep"])
     pids = json.loads(rt.ok("ps", "-f", "json", unique_id).stdout)
     procs = read_file(os.path.join(cgroup_paths(rt, unique_id)["pids"], "cgroup.procs")).split()
     assert sorted(pids) == sorted(int(p) for p in procs)
@@ -395,6 +447,23 @@ def test_ps_lists_the_container_processes(rt, tmp_path, unique_id, cleanup):
     assert any(line.endswith("sleep 1001") for line in table) and any(line.endswith("sleep 1002") for line in table)
     custom = rt.ok("ps", unique_id, "--", "-o", "pid,comm").stdout.splitlines()
     assert custom[0].split() == ["PID", "COMMAND"] and len(custom) == 4
+
+
+def comm(pid) -> str | None:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def sleeping_pids(rt, cid, n: int) -> list[int] | None:
+    """The container's pids once it settled into ``n`` sleep processes (the shell forks, and its
+    subshells and forked children run sh for a while before they exec sleep or exit)."""
+    pids = json.loads(rt.ok("ps", "-f", "json", cid).stdout) or []
+    if len(pids) == n and all(comm(p) == "sleep" for p in pids):
+        return pids
+    return None
 
 
 def daemon_of(init_pid: int, pids: list[int]) -> int | None:
@@ -414,8 +483,8 @@ def test_kill_all_reaches_a_process_that_is_not_the_inits_child(rt, tmp_path, un
     cleanup.add(rt.force_delete, unique_id)
     rt.ok("run", "-d", "--bundle", bundle, unique_id)
     init = rt.state(unique_id)["pid"]
-    assert wait_for(lambda: len(json.loads(rt.ok("ps", "-f", "json", unique_id).stdout) or []) == 2)
-    daemon = daemon_of(init, json.loads(rt.ok("ps", "-f", "json", unique_id).stdout))
+    assert wait_for(lambda: sleeping_pids(rt, unique_id, 2))      # the subshell is gone, the init exec'd
+    daemon = daemon_of(init, sleeping_pids(rt, unique_id, 2))
     assert daemon is not None
     cleanup.add(lambda: proc_state(daemon) not in (None, "Z") and os.kill(daemon, 9))
     rt.ok("kill", "--all", unique_id, "TERM")
@@ -431,6 +500,7 @@ def test_delete_kills_what_escaped_a_dead_init_and_removes_the_cgroup(rt, tmp_pa
     rt.ok("run", "-d", "--bundle", bundle, unique_id)
     init = rt.state(unique_id)["pid"]
     assert wait_for(lambda: rt.state(unique_id)["status"] == "stopped")
+    assert wait_for(lambda: sleeping_pids(rt, unique_id, 1))    # (its subshell may still be leaving)
     left = json.loads(rt.ok("ps", "-f", "json", unique_id).stdout)
     assert len(left) == 1 and left[0] != init               # the daemon outlived the init
     daemon = left[0]
@@ -446,7 +516,7 @@ def test_delete_force_kills_a_running_container_with_an_escaped_daemon(rt, tmp_p
     bundle = busybox_bundle(tmp_path, ["sh", "-c", "(sleep 1006 &); exec sleep 1007"], edit=no_pid_namespace)
     cleanup.add(rt.force_delete, unique_id)
     rt.ok("run", "-d", "--bundle", bundle, unique_id)
-    assert wait_for(lambda: len(json.loads(rt.ok("ps", "-f", "json", unique_id).stdout) or []) == 2)
+    assert wait_for(lambda: sleeping_pids(rt, unique_id, 2))
     pids = json.loads(rt.ok("ps", "-f", "json", unique_id).stdout)
     cleanup.add(lambda: [os.kill(p, 9) for p in pids if proc_state(p) not in (None, "Z")])
     p = rt.run("delete", unique_id)
@@ -481,7 +551,8 @@ def test_events_reports_an_oom_kill_of_a_child_and_keeps_streaming(rt, tmp_path,
             "pid = os.fork()\n"
             "if pid == 0:\n    a = []\n    while True:\n        a.append(bytearray(1 << 20))\n"
             "_, status = os.waitpid(pid, 0)\n"
-            "open('/out/s', 'w').write(str(os.WTERMSIG(status)))\n"
+            "open('/out/s.tmp', 'w').write(str(os.WTERMSIG(status)))\n"
+            "os.rename('/out/s.tmp', '/out/s')\n"
             "time.sleep(100)\n")
     bundle, out = python_bundle(tmp_path, code, {"memory": {"limit": 48 << 20, "swap": 48 << 20}})
     cleanup.add(rt.force_delete, unique_id)
@@ -489,15 +560,19 @@ def test_events_reports_an_oom_kill_of_a_child_and_keeps_streaming(rt, tmp_path,
     events = subprocess.Popen(rt.argv("events", "--interval", "250ms", unique_id), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     cleanup.add(lambda: events.poll() is None and events.kill())
-    time.sleep(0.5)
+    reader = LineReader(events.stdout)
+    assert wait_for(lambda: events_watching_oom(events.pid), timeout=30)
     open(os.path.join(out, "go"), "w").close()
     assert wait_for(lambda: read_out(out) is not None, timeout=30)
     assert read_out(out) == "9"                                  # the hog was OOM-killed ...
     assert rt.state(unique_id)["status"] == "running"            # ... the container lives on
-    time.sleep(0.6)
+
+    def kinds():
+        return [e["type"] for e in reader.events()]
+    # stats continued after the oom event
+    assert wait_for(lambda: "oom" in kinds() and "stats" in kinds()[kinds().index("oom"):], timeout=15), \
+        (reader.lines, events.poll() is None or events.stderr.read())
     rt.ok("kill", unique_id, "KILL")
-    stdout, stderr = events.communicate(timeout=10)
-    kinds = [json.loads(x)["type"] for x in stdout.splitlines()]
-    assert "oom" in kinds, (stdout, stderr)
-    assert kinds.index("oom") < len(kinds) - 1 and kinds[-1] == "stats"   # stats continued after it
-    assert events.returncode == 0
+    reader.join(timeout=10)
+    assert events.wait(timeout=10) == 0, events.stderr.read()
+    assert kinds()[-1] == "stats"
