@@ -257,6 +257,14 @@ def test_100_bridge_runs_leave_nothing_behind(box_env, unique_id):
     assert [n for n in names if os.path.exists(f"/run/nsbox/{n}")] == []
 
 
+NSBOX_RUNC = os.path.join(os.path.dirname(NSBOX), "nsbox-runc")
+
+
+def runtime_status(name: str) -> str | None:
+    res = subprocess.run([NSBOX_RUNC, "state", name], capture_output=True, text=True, timeout=30)
+    return json.loads(res.stdout)["status"] if res.returncode == 0 else None
+
+
 def test_a_killed_front_end_is_cleaned_up_by_the_next_command(box_env, unique_id):
     """SIGKILL to a foreground `nsbox run` leaves its attachment; once its container is gone, the
     next command (here `nsbox ps`) removes the veth's record, the DNAT rules and the lease."""
@@ -270,12 +278,14 @@ def test_a_killed_front_end_is_cleaned_up_by_the_next_command(box_env, unique_id
         while not leftovers(box_env)["rules"] and time.monotonic() < deadline:
             time.sleep(0.02)
         assert leftovers(box_env)["rules"]
-        time.sleep(0.2)
+        # killed once its container runs (not while the front end is still setting it up)
+        while not runtime_status(name) == "running" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert runtime_status(name) == "running"
     finally:
         proc.kill()
         proc.wait(timeout=10)
-    subprocess.run([os.path.join(os.path.dirname(NSBOX), "nsbox-runc"), "delete", "-f", name],
-                   capture_output=True, timeout=30)
+    subprocess.run([NSBOX_RUNC, "delete", "-f", name], capture_output=True, timeout=30)
     assert leftovers(box_env)["attachments"] == [name]      # the crash left it
     box(box_env, "ps", check=True)
     assert leftovers(box_env) == {"veths": [], "rules": [], "leases": {}, "attachments": [], "records": []}

@@ -126,7 +126,9 @@ def test_runtime_is_not_dumpable_while_created(tmp_path, unique_id, cleanup):
     other = subprocess.Popen(["setpriv", "--reuid", "307000", "--regid", "307000", "--clear-groups", "sleep", "30"])
     cleanup.kill(other.pid)
     import time
-    time.sleep(0.1)
+    deadline = time.monotonic() + 20          # setpriv has exec'd sleep (its exe is setpriv until then)
+    while open(f"/proc/{other.pid}/comm").read().strip() != "sleep" and time.monotonic() < deadline:
+        time.sleep(0.02)
     control = subprocess.run(read_exe[:-1] + [f"import os; print(os.readlink('/proc/{other.pid}/exe'))"],
                              capture_output=True, text=True, timeout=10)
     assert control.returncode == 0 and control.stdout.strip().endswith("sleep"), control
