@@ -8,6 +8,8 @@ signal that stopped it) plus the runtime calls podman and conmon made.
 from __future__ import annotations
 
 import os
+import signal
+import time
 
 import pytest
 
@@ -31,6 +33,22 @@ def podman(request):
         yield client
     finally:
         client.close()
+
+
+def proc_state(pid: int) -> str | None:
+    """The process's state letter; None once it is gone (a zombie may be reaped between two reads)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def catches(pid: int, sig: int) -> bool:
+    """The process has a handler for ``sig`` (pid 1 of a pid namespace ignores it otherwise)."""
+    with open(f"/proc/{pid}/status") as f:
+        caught = int(next(line.split()[1] for line in f if line.startswith("SigCgt:")), 16)
+    return bool(caught & (1 << (sig - 1)))
 
 
 def test_run_echo_sees_pid1_and_hostname(podman, unique_id):
@@ -76,7 +94,7 @@ def test_detached_ps_stop_rm(podman, unique_id):
     assert podman.inspect(unique_id, "{{.State.ExitCode}}") == "42"
     kills = [argv for argv, _ in podman.wrapper.calls() if subcommand(argv) == "kill"]
     assert kills and kills[0][-2:] == [cid, "15"], kills
-    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert proc_state(pid) in (None, "Z")
     podman.ok("rm", unique_id)
     assert unique_id not in podman.ok("ps", "-a", "--format", "{{.Names}}").stdout
     assert cgroup_dirs_named(cid) == []  # `delete` removed the container's cgroups
@@ -85,6 +103,11 @@ def test_detached_ps_stop_rm(podman, unique_id):
 def test_kill_signal(podman, unique_id):
     podman.ok("run", "-d", "--name", unique_id, "--rootfs", podman.rootfs, "sh", "-c",
               'trap "exit 43" USR1; while :; do sleep 0.1; done')
+    # `run -d` returns once the shell was started, maybe before it ran its trap
+    pid = int(podman.inspect(unique_id, "{{.State.Pid}}"))
+    deadline = time.monotonic() + 20
+    while not catches(pid, signal.SIGUSR1) and time.monotonic() < deadline:
+        time.sleep(0.02)
     podman.ok("kill", "--signal", "USR1", unique_id)
     podman.ok("wait", unique_id, timeout=30)
     assert podman.inspect(unique_id, "{{.State.ExitCode}}") == "43"
