@@ -437,7 +437,7 @@ def test_ps_lists_the_container_processes(rt, tmp_path, unique_id, cleanup):
     rt.ok("run", "-d", "--bundle", bundle, unique_id)
     # the init is sh (it waits), its two children have exec'd sleep
     assert wait_for(lambda: (pids := json.loads(rt.ok("ps", "-f", "json", unique_id).stdout) or []) and
-                    len(pids) == 3 and sorted(comm(p) for p in pids) == ["sh", "sleep", "sleep"])
+                    len(pids) == 3 and sorted(comm(p) or "" for p in pids) == ["sh", "sleep", "sleep"])
     pids = json.loads(rt.ok("ps", "-f", "json", unique_id).stdout)
     procs = read_file(os.path.join(cgroup_paths(rt, unique_id)["pids"], "cgroup.procs")).split()
     assert sorted(pids) == sorted(int(p) for p in procs)
