@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 
 import pytest
 
 from tests.conftest import require, require_tool
-from tests.fixtures.clients import (RUNTIMES, VIEW_SCRIPT, Containerd, cgroup_dirs_named, parse_view,
-                                    run_in_pty, subcommand, view_differences)
+from tests.fixtures.clients import (RUNTIMES, VIEW_ATTEMPTS, VIEW_SCRIPT, Containerd, TruncatedView,
+                                    cgroup_dirs_named, parse_view, run_in_pty, subcommand, view_differences)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -224,15 +225,21 @@ def ctr_views(daemon):
     for label, options in OPTION_SETS.items():
         for runtime in RUNTIMES:
             # ids unique per run: the cgroup /nsboxtest/<id> is host-wide
-            c = Client(daemon, runtime, f"view-{label}-{runtime}-{os.getpid()}")
-            try:
-                res = c.run("--rm", *options, args=("/bin/sh", "-c", VIEW_SCRIPT))
-                if res.returncode:
-                    views.setdefault(label, {})[runtime] = {"error": c.explain(f"ctr run {label}", res)}
-                else:
-                    views.setdefault(label, {})[runtime] = parse_view(res.stdout, c.cid)
-            finally:
-                daemon.remove(c.cid)
+            for attempt in range(VIEW_ATTEMPTS):
+                c = Client(daemon, runtime, f"view-{label}-{runtime}-{os.getpid()}")
+                try:
+                    res = c.run("--rm", *options, args=("/bin/sh", "-c", VIEW_SCRIPT))
+                    if res.returncode:
+                        views.setdefault(label, {})[runtime] = {"error": c.explain(f"ctr run {label}", res)}
+                    else:
+                        views.setdefault(label, {})[runtime] = parse_view(res.stdout, c.cid)
+                    break
+                except TruncatedView as exc:
+                    if attempt == VIEW_ATTEMPTS - 1:
+                        raise
+                    warnings.warn(f"ctr run {label} through {runtime}: {exc}; collecting it again")
+                finally:
+                    daemon.remove(c.cid)
     return views
 
 
