@@ -243,12 +243,14 @@ def test_listener_fd_is_handed_off_with_runc_state(cleanup, tmp_path):
         finally:
             os.write(w, b"x")
     t = threading.Thread(target=agent_side, daemon=True)
-    t.start()
     try:
-        code, out, err = run_in_child(body, cleanup=cleanup)
+        # the agent thread starts after the fork: fork only from a single-threaded process (DESIGN §4);
+        # the child's connect() completes against the listen backlog before anyone accepts
+        code, out, err = run_in_child(body, cleanup=cleanup, after_fork=lambda _pid: t.start())
     finally:
         agent.close()  # unblocks accept() if the child never connected
-        t.join(20)
+        if t.ident is not None:
+            t.join(20)
         os.close(r)
         os.close(w)
     assert code == 0, err.decode()
