@@ -99,7 +99,8 @@ def test_cpus_hold_a_busy_loop_near_its_share(unique_id):
     # 2 s of busy loop got at most half a CPU (less when the 2 shared cores are busy with other work)
     assert 0.15 <= share <= 0.6, share
     # the quota throttled it, period after period — unless the loaded host never let it reach the quota
-    assert int(lines[2]) >= 5 or share < 0.4, (share, lines[2])
+    # (no period throttled: it used less than 50 ms of every 100 ms, so less than half a CPU overall)
+    assert int(lines[2]) >= 5 or share <= 0.5, (share, lines[2])
     assert not os.path.exists(os.path.dirname(quota))   # the cgroup went with the container
 
 
