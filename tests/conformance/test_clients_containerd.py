@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 
 import pytest
 
 from tests.conftest import require, require_tool
-from tests.fixtures.clients import (RUNTIMES, VIEW_ATTEMPTS, VIEW_SCRIPT, Containerd, TruncatedView,
-                                    cgroup_dirs_named, parse_view, run_in_pty, subcommand, view_differences)
+from tests.fixtures.clients import (RUNTIMES, VIEW_SCRIPT, Containerd, cgroup_dirs_named, collect_view, parse_view,
+                                    run_in_pty, subcommand, view_differences)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -225,21 +224,17 @@ def ctr_views(daemon):
     for label, options in OPTION_SETS.items():
         for runtime in RUNTIMES:
             # ids unique per run: the cgroup /nsboxtest/<id> is host-wide
-            for attempt in range(VIEW_ATTEMPTS):
+
+            def run_once(options=options, runtime=runtime, label=label):
                 c = Client(daemon, runtime, f"view-{label}-{runtime}-{os.getpid()}")
                 try:
                     res = c.run("--rm", *options, args=("/bin/sh", "-c", VIEW_SCRIPT))
                     if res.returncode:
-                        views.setdefault(label, {})[runtime] = {"error": c.explain(f"ctr run {label}", res)}
-                    else:
-                        views.setdefault(label, {})[runtime] = parse_view(res.stdout, c.cid)
-                    break
-                except TruncatedView as exc:
-                    if attempt == VIEW_ATTEMPTS - 1:
-                        raise
-                    warnings.warn(f"ctr run {label} through {runtime}: {exc}; collecting it again")
+                        return {"error": c.explain(f"ctr run {label}", res)}
+                    return parse_view(res.stdout, c.cid)
                 finally:
                     daemon.remove(c.cid)
+            views.setdefault(label, {})[runtime] = collect_view(run_once, f"ctr run {label} through {runtime}")
     return views
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import signal
 import time
-import warnings
 
 import pytest
 
 from tests.conftest import require, require_tool
-from tests.fixtures.clients import (RUNTIMES, VIEW_ATTEMPTS, VIEW_SCRIPT, Podman, TruncatedView, cgroup_dirs_named,
-                                    parse_view, subcommand, view_differences)
+from tests.fixtures.clients import (RUNTIMES, VIEW_SCRIPT, Podman, cgroup_dirs_named, collect_view, parse_view,
+                                    subcommand, view_differences)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -193,21 +192,17 @@ def podman_views(tmp_path_factory):
             for label, options in OPTION_SETS.items():
                 name = f"view-{label}"
                 opts = [o.replace("{vol}", str(vol)) for o in options]
-                for attempt in range(VIEW_ATTEMPTS):
+
+                def run_once(opts=opts, label=label, name=name):
                     res = client.run("run", "--name", name, "--hostname", "view", *opts, "--rootfs", client.rootfs,
                                      "sh", "-c", VIEW_SCRIPT)
                     if res.returncode:
-                        views.setdefault(label, {})[runtime] = {"error": client.explain(f"run {label}", res)}
-                        break
+                        return {"error": client.explain(f"run {label}", res)}
                     try:
-                        views.setdefault(label, {})[runtime] = parse_view(res.stdout, client.inspect(name, "{{.ID}}"))
-                        break
-                    except TruncatedView as exc:
-                        if attempt == VIEW_ATTEMPTS - 1:
-                            raise
-                        warnings.warn(f"podman run {label} through {runtime}: {exc}; collecting it again")
+                        return parse_view(res.stdout, client.inspect(name, "{{.ID}}"))
                     finally:
                         client.ok("rm", name)
+                views.setdefault(label, {})[runtime] = collect_view(run_once, f"podman run {label} through {runtime}")
         finally:
             client.close()
     return views
