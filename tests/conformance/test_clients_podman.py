@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import require, require_tool
 from tests.fixtures.clients import (RUNTIMES, VIEW_SCRIPT, Podman, cgroup_dirs_named, collect_view, parse_view,
                                     subcommand, view_differences)
+from tests.fixtures.procs import proc_state
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -33,15 +34,6 @@ def podman(request):
         yield client
     finally:
         client.close()
-
-
-def proc_state(pid: int) -> str | None:
-    """The process's state letter; None once it is gone (a zombie may be reaped between two reads)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return None
 
 
 def catches(pid: int, sig: int) -> bool:

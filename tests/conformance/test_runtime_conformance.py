@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import require
 from tests.fixtures.bundles import make_bundle, read_config, write_config
 from tests.fixtures.runtimes import Runtime, available
+from tests.fixtures.procs import proc_state
 
 RUNTIMES = ("nsbox-runc", "runc", "crun")
 SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "oci-runtime-spec", "schema",
@@ -35,15 +36,6 @@ def wait_status(rt, cid, want, timeout=5.0):
             return want
         time.sleep(0.02)
     return rt.state(cid)["status"]
-
-
-def proc_state(pid):
-    """The process's state letter; None once it is gone (a zombie may be reaped between two reads)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return None
 
 
 def validate_state(doc):

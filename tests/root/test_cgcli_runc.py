@@ -16,6 +16,7 @@ import pytest
 
 from tests.fixtures.bundles import make_bundle, read_config, write_config
 from tests.fixtures.runtimes import Runtime
+from tests.fixtures.procs import comm, proc_state
 
 PY_INIT = "/usr/bin/python3"
 
@@ -113,14 +114,6 @@ class LineReader:
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
         assert not self._thread.is_alive(), "the output did not end"
-
-
-def proc_state(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return None
 
 
 def no_pid_namespace(cfg):
@@ -447,14 +440,6 @@ def test_ps_lists_the_container_processes(rt, tmp_path, unique_id, cleanup):
     assert any(line.endswith("sleep 1001") for line in table) and any(line.endswith("sleep 1002") for line in table)
     custom = rt.ok("ps", unique_id, "--", "-o", "pid,comm").stdout.splitlines()
     assert custom[0].split() == ["PID", "COMMAND"] and len(custom) == 4
-
-
-def comm(pid) -> str | None:
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        return None
 
 
 def sleeping_pids(rt, cid, n: int) -> list[int] | None:

@@ -13,6 +13,7 @@ import pytest
 from tests.fixtures.bundles import make_bundle, read_config, write_config
 from tests.fixtures.probe_bundle import probe_bundle, run_probe
 from tests.fixtures.runtimes import Runtime
+from tests.fixtures.procs import proc_state
 
 
 @pytest.fixture
@@ -27,14 +28,6 @@ def wait_for(cond, timeout=5.0):
             return True
         time.sleep(0.02)
     return cond()
-
-
-def proc_state(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return None
 
 
 def test_pause_resume_and_kill_all(rt, tmp_path, unique_id, cleanup):
