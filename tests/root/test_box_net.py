@@ -14,7 +14,8 @@ import time
 import pytest
 
 from tests.conftest import require_tool
-from tests.fixtures.net_helpers import ECHO, PYTHON, ask, free_port, in_netns, start_in_netns
+from tests.fixtures.net_helpers import (ECHO, PYTHON, ask, free_port, in_netns, keep_ip_forward, remove_net_state,
+                                       start_in_netns)
 
 NSBOX = os.path.join(os.path.dirname(sys.executable), "nsbox")
 SERVE_PORT = 7000
@@ -27,22 +28,14 @@ def box_env(tmp_path, cleanup):
     require_tool("nft")
     require_tool("conmon")
     env = {**os.environ, "NSBOX_NET_ROOT": str(tmp_path / "nets"), "NSBOX_BOX_ROOT": str(tmp_path / "boxes")}
-    with open("/proc/sys/net/ipv4/ip_forward") as f:
-        forward = f.read().strip()
+    # LIFO: the containers go first, then the networks, then ip_forward is restored
+    keep_ip_forward(cleanup)
+    cleanup.add(remove_net_state, env["NSBOX_NET_ROOT"])
 
-    def restore():
-        from nsbox.net.attach import Attachments, detach, remove_network
-        from nsbox.net.store import NetworkStore
+    def remove_boxes():
         for name in box_names(env):
             box(env, "rm", "-f", name)
-        root = env["NSBOX_NET_ROOT"]
-        for att in Attachments(root).all():
-            detach(att.container_id, root)
-        for net in NetworkStore(root).list():
-            remove_network(net.name, root)
-        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
-            f.write(forward)
-    cleanup.add(restore)
+    cleanup.add(remove_boxes)
     return env
 
 

@@ -15,8 +15,9 @@ import subprocess
 import pytest
 
 from tests.conftest import require, require_tool
-from tests.fixtures.fdwire_helpers import (MB, RUNC, SERVE_PORT, alive, box, listening, refused, relay_target,
-                                           relays, server_args, start_foreground, udp_ask, wait_for, wait_logs)
+from tests.fixtures.fdwire_helpers import (MB, RUNC, SERVE_PORT, alive, box, listening, orphan_then_kill_init, refused,
+                                           relay_target, relays, server_args, start_foreground, udp_ask, wait_for,
+                                           wait_logs)
 from tests.fixtures.net_helpers import free_port
 from tests.fixtures.netfast_helpers import download, echo_duplex, pattern_hash, ping, upload
 
@@ -163,12 +164,6 @@ def test_ns_path_publishes_into_a_persistent_namespace(env, tmp_path, cleanup):
 def test_killed_conmon_and_init_leave_no_relay(env):
     """Nothing cleans up (conmon killed, so no exit command): the relay still ends with the init."""
     port = free_port()
-    box(env, "run", "-d", "--name", "orphan", "-p", f"127.0.0.1:{port}:{SERVE_PORT}", "--", *server_args(), check=True)
-    wait_logs(env, "orphan")
-    with open(os.path.join(env["NSBOX_BOX_ROOT"], "orphan", "record.json")) as f:
-        rec = json.load(f)
-    os.kill(rec["conmon_pid"], signal.SIGKILL)
-    assert ping(port) == "pong 127.0.0.1"
-    os.kill(rec["pid"], signal.SIGKILL)
+    rec = orphan_then_kill_init(env, port)
     nothing_left(port)
     assert not alive(rec["forward"]["pid"]) and not alive(rec["forward"]["source_pid"])

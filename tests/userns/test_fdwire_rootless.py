@@ -15,9 +15,9 @@ import subprocess
 import pytest
 
 from tests.conftest import require
-from tests.fixtures.fdwire_helpers import (MB, RUNC, SERVE_PORT, alive, box, holders, listening, refused,
-                                           relay_target, relays, server_args, start_foreground, udp_ask, wait_for,
-                                           wait_logs)
+from tests.fixtures.fdwire_helpers import (MB, RUNC, SERVE_PORT, alive, box, holders, listening, orphan_then_kill_init,
+                                           refused, relay_target, relays, server_args, start_foreground, udp_ask,
+                                           wait_for, wait_logs)
 from tests.fixtures.net_helpers import free_port
 from tests.fixtures.netfast_helpers import download, echo_duplex, pattern_hash, ping, upload
 
@@ -139,11 +139,5 @@ def test_privileged_host_port_rootless_leaves_nothing(env):
 def test_killed_conmon_and_init_rootless(env):
     """No cleanup runs (conmon killed, so no exit command): the holder follows the init, the relay the holder."""
     port = free_port()
-    box(env, "run", "-d", "--name", "orphan", "-p", f"127.0.0.1:{port}:{SERVE_PORT}", "--", *server_args(), check=True)
-    wait_logs(env, "orphan")
-    with open(os.path.join(env["NSBOX_BOX_ROOT"], "orphan", "record.json")) as f:
-        rec = json.load(f)
-    os.kill(rec["conmon_pid"], signal.SIGKILL)
-    assert ping(port) == "pong 127.0.0.1"
-    os.kill(rec["pid"], signal.SIGKILL)
+    rec = orphan_then_kill_init(env, port)
     nothing_left(port, rec["forward"]["pid"], rec["forward"]["source_pid"], rec["holder"]["pid"])
