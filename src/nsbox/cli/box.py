@@ -10,7 +10,8 @@ from .common import run
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="nsbox run", description="run a command in a new container, in the foreground")
-    p.add_argument("--rootfs", help="root filesystem: a directory or a tarball (default: the host's, read-only)")
+    p.add_argument("--rootfs", help="root filesystem: a directory, a rootfs tarball, or an OCI image (a layout "
+                   "directory or an oci-archive, as PATH or PATH:REF) (default: the host's, read-only)")
     p.add_argument("--hostname", help="default: the --name, else nsbox")
     p.add_argument("--name", help="container id (default: a random box-XXXX)")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (it always is)")
@@ -18,7 +19,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rm", action="store_true", help="remove the container when it exits (always done in the "
                    "foreground; with -d: its record and logs too)")
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("-w", "--workdir", default="/")
+    p.add_argument("-w", "--workdir", help="working directory (default: the image's, else /)")
+    p.add_argument("-u", "--user", metavar="USER[:GROUP]", help="user to run as, names or numbers "
+                   "(default: the image's, else root)")
     p.add_argument("-d", "--detach", action="store_true", help="run in the background (monitored by conmon); "
                    "prints the name")
     net = p.add_argument_group("network")
@@ -40,8 +43,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.command and args.command[0] == "--":
         args.command = args.command[1:]
-    if not args.command:
-        p.error("a command is required: nsbox run [options] [--] CMD...")
     return args
 
 
@@ -50,7 +51,7 @@ def body(argv: list[str]) -> int:
     a = parse(argv)
     hostname = a.hostname if a.hostname is not None else (a.name or "nsbox")
     opts = BoxOptions(args=a.command, rootfs=a.rootfs, hostname=hostname, tty=a.tty, env=a.env,
-                      workdir=a.workdir, name=a.name, network=a.network, ports=a.publish, memory=a.memory,
+                      workdir=a.workdir, user=a.user, name=a.name, network=a.network, ports=a.publish, memory=a.memory,
                       memory_swap=a.memory_swap, cpus=a.cpus, cpu_shares=a.cpu_shares, pids_limit=a.pids_limit,
                       auto_remove=a.rm)
     if a.detach:

@@ -4,30 +4,31 @@
     code = run_box(BoxOptions(args=["/bin/sh", "-c", "hostname"], hostname="demo"))
 
 Default root filesystem: the host's, read-only, with private /proc, /dev, /sys, /tmp and /run; every
-namespace (a user namespace mapping the caller to root when not run as root).
+namespace (a user namespace mapping the caller to root when not run as root). ``rootfs`` may also be a
+directory, a rootfs tarball or an OCI image (see ``engine.rootfs_source``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 
-from ..errors import ImageError, UsageError
-from ..paths import cache_root, runtime_state_root
+from ..errors import UsageError
+from ..paths import runtime_state_root
 
 
 @dataclass
 class BoxOptions:
     args: list[str]
-    rootfs: str | None = None          # a directory or a tarball; None = the host's filesystem
+    rootfs: str | None = None          # a directory, tarball or OCI image; None = the host's filesystem
     hostname: str = "nsbox"
     tty: bool = False
     env: list[str] = field(default_factory=list)
-    workdir: str = "/"
+    workdir: str | None = None         # None: the image's WorkingDir, else /
+    user: str | None = None            # USER[:GROUP], names or numbers; None: the image's User, else root
     name: str | None = None
     network: str | None = None         # None = "none"; "default" = bridge "nsbox" as root, pasta rootless
     ports: list[str] = field(default_factory=list)
@@ -50,6 +51,15 @@ def box_config(opts: BoxOptions, rootfs_dir: str, rootless: bool) -> dict:
     process["terminal"] = opts.tty
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "TERM": os.environ.get("TERM", "xterm"), "HOME": "/root"}
+    if opts.user:
+        from .rootfs_source import resolve_user
+        uid, gid, extra, home = resolve_user(opts.user, rootfs_dir)
+        process["user"] = {**process.get("user", {}), "uid": uid, "gid": gid, "additionalGids": extra}
+        if home:
+            env["HOME"] = home
+        if uid != 0:   # as docker and podman: a non-root user starts without effective capabilities
+            caps = process["capabilities"]
+            caps["effective"], caps["permitted"], caps["ambient"] = [], [], []
     for item in opts.env:
         key, sep, value = item.partition("=")
         if not key:
@@ -92,42 +102,16 @@ def box_config(opts: BoxOptions, rootfs_dir: str, rootless: bool) -> dict:
     return spec
 
 
-def prepare_rootfs(rootfs: str | None) -> str:
-    if rootfs is None:
-        return "/"
-    if os.path.isdir(rootfs):
-        return os.path.abspath(rootfs)
-    if os.path.isfile(rootfs):
-        return unpack_tarball(rootfs)
-    raise ImageError(f"rootfs {rootfs}: no such directory or tarball")
-
-
-def unpack_tarball(path: str) -> str:
-    """Unpack once into the cache (keyed by the tarball's sha256); later runs reuse it."""
-    import tarfile
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    dest = os.path.join(cache_root(), "rootfs", digest.hexdigest()[:32])
-    if os.path.isdir(dest):
-        return dest
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".unpack-", dir=os.path.dirname(dest))
-    try:
-        with tarfile.open(path) as tar:
-            for member in tar.getmembers():
-                name = os.path.normpath(member.name)
-                if name.startswith(("/", "..")) or (member.islnk() and os.path.normpath(member.linkname).startswith("..")):
-                    raise ImageError(f"{path}: unsafe member {member.name!r}")
-                if member.isdev() and os.geteuid() != 0:
-                    continue
-            tar.extractall(tmp, members=[m for m in tar.getmembers() if not (m.isdev() and os.geteuid() != 0)])
-        os.rename(tmp, dest)
-    except (tarfile.TarError, OSError) as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ImageError(f"cannot unpack {path}: {err}") from err
-    return dest
+def prepare_rootfs(opts: BoxOptions) -> tuple[str, BoxOptions]:
+    """The rootfs directory, and the options with an image's defaults (command, env, workdir, user)."""
+    from .rootfs_source import check_user, prepare
+    if opts.user:
+        check_user(opts.user)
+    rootfs_dir, opts = prepare(opts)
+    if not opts.args:
+        raise UsageError("a command is required: nsbox run [options] [--] CMD... "
+                         "(or a --rootfs image with an Entrypoint or Cmd)")
+    return rootfs_dir, opts
 
 
 def run_box(opts: BoxOptions) -> int:
@@ -135,13 +119,11 @@ def run_box(opts: BoxOptions) -> int:
     from ..runtime.container import Runtime
     from ..runtime.foreground import run_container
     from . import network as netmod
-    if not opts.args:
-        raise UsageError("no command given")
     rootless = os.geteuid() != 0
     cid = opts.name or "box-" + uuid.uuid4().hex[:12]
     mode = netmod.parse_network(opts.network, rootless)
     netmod.check_network(mode, opts.ports)
-    rootfs_dir = prepare_rootfs(opts.rootfs)
+    rootfs_dir, opts = prepare_rootfs(opts)
     config = box_config(opts, rootfs_dir, rootless)
     apply_resources(config, opts.resources(), cid, rootless)
     state_root = runtime_state_root()

@@ -48,9 +48,6 @@ def run_detached(opts) -> str:
     """Create, network and start ``opts`` under conmon; returns the container's name."""
     from . import network as netmod
     from .box import apply_resources, box_config, prepare_rootfs, write_config
-    from ..errors import UsageError
-    if not opts.args:
-        raise UsageError("no command given")
     conmon = shutil.which("conmon")
     if not conmon:
         raise NsboxError("nsbox run -d needs conmon (package conmon), which is not installed")
@@ -59,7 +56,7 @@ def run_detached(opts) -> str:
     name = opts.name or "box-" + uuid.uuid4().hex[:12]
     mode = netmod.parse_network(opts.network, rootless)
     netmod.check_network(mode, opts.ports)
-    rootfs_dir = prepare_rootfs(opts.rootfs)
+    rootfs_dir, opts = prepare_rootfs(opts)
     config = box_config(opts, rootfs_dir, rootless)
     apply_resources(config, opts.resources(), name, rootless)
     joined = netmod.joined_netns(mode) if mode.kind == "container" else None
