@@ -16,7 +16,10 @@ def runtime_state_root() -> str:
 
 
 def cache_root() -> str:
-    """Unpacked root filesystems and images: /var/lib/nsbox as root, ~/.local/share/nsbox rootless."""
+    """Unpacked root filesystems and images: $NSBOX_CACHE, else /var/lib/nsbox as root,
+    ~/.local/share/nsbox rootless."""
+    if os.environ.get("NSBOX_CACHE"):
+        return os.environ["NSBOX_CACHE"]
     if os.geteuid() == 0:
         return "/var/lib/nsbox"
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")

@@ -5,6 +5,7 @@ cannot write outside the cache."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -130,3 +131,35 @@ def test_a_hostile_rootfs_tarball_cannot_write_on_the_host(tmp_path, cleanup):
     res = nsbox_run("--rootfs", str(tarball), "--", "/nonexistent")   # unpacking happens before the run
     assert res.returncode != 0
     assert os.listdir(victim) == []
+
+
+def test_images_lists_removes_and_prunes_what_run_unpacked(layout, tmp_path, cleanup):
+    env = {**os.environ, "NSBOX_CACHE": str(tmp_path / "cache"), "NSBOX_BOX_ROOT": str(tmp_path / "boxes")}
+
+    def nsbox(*args):
+        return subprocess.run([NSBOX, *args], capture_output=True, text=True, timeout=60, env=env,
+                              stdin=subprocess.DEVNULL)
+    cleanup.add(nsbox, "rm", "-f", "img-user")
+    tarball = tmp_path / "rootfs.tar"
+    from tests.fixtures.oci_images import tar_bytes
+    tarball.write_bytes(tar_bytes([("etc/x", b"1")]))
+    assert nsbox("run", "--rootfs", str(tarball), "--", "/nonexistent").returncode != 0   # unpacked all the same
+    res = nsbox("run", "-d", "--name", "img-user", "--rootfs", layout, "--", "sleep 600")
+    assert res.returncode == 0, res.stderr
+    listed = json.loads(nsbox("images", "--json").stdout)
+    assert sorted(e["kind"] for e in listed) == ["image", "tarball"]
+    image = next(e for e in listed if e["kind"] == "image")
+    assert image["containers"] == ["img-user"] and image["command"] == CONFIG["Entrypoint"] + CONFIG["Cmd"]
+    assert image["id"].startswith("sha256:") and os.path.isdir(image["rootfs"])
+    table = nsbox("images").stdout.splitlines()
+    assert table[0].split() == ["ID", "KIND", "UNPACKED", "CONTAINERS", "COMMAND"] and len(table) == 3
+    prefix = image["id"].split(":")[1][:10]
+    res = nsbox("images", "rm", prefix)
+    assert res.returncode == 1 and res.stderr == f"nsbox images: {image['id']} is used by container img-user: remove it first, or use -f\n"
+    assert nsbox("images", "prune").stdout.split() == [next(e["id"] for e in listed if e["kind"] == "tarball")]
+    assert nsbox("images", "-q").stdout.split() == [image["id"]]
+    assert nsbox("rm", "-f", "img-user").returncode == 0
+    assert nsbox("images", "rm", prefix).stdout.split() == [image["id"]]
+    assert nsbox("images", "-q").stdout == "" and not os.path.exists(image["rootfs"])
+    res = nsbox("images", "rm", "0000")
+    assert res.returncode == 1 and res.stderr == "nsbox images: no cached image or rootfs '0000'\n"

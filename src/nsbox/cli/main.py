@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "stop": ("stop", "stop a container (SIGTERM, then SIGKILL)"),
     "rm": ("rm", "remove a container, its network and logs"),
     "network": ("network", "create, list, inspect and remove container networks"),
+    "images": ("images", "list or remove the unpacked images and rootfs tarballs nsbox run keeps"),
 }
 
 USAGE = "usage: nsbox [--debug] <command> [<args>...]\n\ncommands:\n" + "".join(

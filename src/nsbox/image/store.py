@@ -106,3 +106,59 @@ def discard(path: str) -> None:
         except OSError:
             pass
     shutil.rmtree(path, ignore_errors=True)
+
+
+class CachedRootfs:
+    """One cache entry: an unpacked image (by manifest digest) or tarball (by file digest)."""
+
+    __slots__ = ("kind", "id", "path", "rootfs", "created", "command")
+
+    def __init__(self, kind: str, id: str, path: str, rootfs: str, created: float, command: list[str]) -> None:
+        self.kind, self.id, self.path, self.rootfs, self.created, self.command = kind, id, path, rootfs, created, command
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "id": self.id, "rootfs": self.rootfs, "created": self.created,
+                "command": self.command}
+
+
+def cached() -> list[CachedRootfs]:
+    """Every unpacked image and tarball in this user's cache, oldest first."""
+    out = []
+    for kind, sub in (("image", "images"), ("tarball", "rootfs")):
+        top = os.path.join(cache_root(), sub)
+        for name in (sorted(os.listdir(top)) if os.path.isdir(top) else []):
+            if name.startswith("."):
+                continue   # an unpack in progress
+            path = os.path.join(top, name)
+            rootfs = os.path.join(path, "rootfs") if kind == "image" else path
+            command: list[str] = []
+            if kind == "image":
+                try:
+                    with open(os.path.join(path, "config.json")) as f:
+                        config = json.load(f)
+                    command = [str(a) for a in (config.get("Entrypoint") or []) + (config.get("Cmd") or [])]
+                except (OSError, ValueError, TypeError, AttributeError):
+                    pass
+            try:
+                created = os.stat(path).st_mtime
+            except OSError:
+                continue
+            out.append(CachedRootfs(kind, name.replace("sha256-", "sha256:", 1), path, rootfs, created, command))
+    return sorted(out, key=lambda e: e.created)
+
+
+def find_cached(ref: str) -> CachedRootfs:
+    """An entry by its id or a unique prefix of it (with or without ``sha256:``)."""
+    want = ref.split(":", 1)[1] if ref.startswith("sha256:") else ref
+    matches = [e for e in cached() if e.id.split(":")[-1].startswith(want)] if want else []
+    if not matches:
+        raise ImageError(f"no cached image or rootfs {ref!r}")
+    if len(matches) > 1:
+        raise ImageError(f"{ref!r} matches {len(matches)} cached entries: give more of the id")
+    return matches[0]
+
+
+def remove_cached(entry: CachedRootfs) -> None:
+    discard(entry.path)
+    if os.path.lexists(entry.path):
+        raise ImageError(f"cannot remove {entry.path} completely")
