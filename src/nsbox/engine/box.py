@@ -167,7 +167,11 @@ def run_box(opts: BoxOptions) -> int:
         try:
             if holder and mode.attaches:
                 attach(0)
-            return run_container(Runtime(state_root, rootless=rootless), cid, bundle, on_created=on_created)
+            # Rootless, the runtime's cgroup warnings (hierarchies not writable: running without them) say
+            # nothing the user needs: no limit was asked for, or apply_resources already said it is ignored.
+            quiet = (lambda _msg: None) if rootless else None
+            runtime = Runtime(state_root, rootless=rootless, cgroup_warn=quiet)
+            return run_container(runtime, cid, bundle, on_created=on_created)
         finally:
             if attached:   # only ours: a failed attach may have met another container's record
                 netmod.disconnect(cid)

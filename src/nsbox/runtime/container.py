@@ -39,12 +39,15 @@ def stderr_warning(message: str) -> None:
 
 
 class Runtime:
-    """``warn(message)`` receives every warning (security plan, cgroups); default: a line on stderr."""
+    """``warn(message)`` receives every warning (security plan, cgroups); default: a line on stderr.
+    ``cgroup_warn``, if given, receives the cgroup manager's instead (a front end that has already
+    told the user about cgroups, or asked for none, passes its own)."""
 
-    def __init__(self, root: str | None = None, rootless: bool | None = None, warn=None):
+    def __init__(self, root: str | None = None, rootless: bool | None = None, warn=None, cgroup_warn=None):
         self.store = Store(root or runtime_state_root())
         self.rootless = (os.geteuid() != 0) if rootless is None else rootless
         self.warn = warn or stderr_warning
+        self.cgroup_warn = cgroup_warn or self.warn
 
     # --- helpers --------------------------------------------------------------------------------
     def _load(self, container_id: str) -> dict:
@@ -176,7 +179,7 @@ class Runtime:
             return None
         linux = config.get("linux") or {}
         from ..cgroups import fs as cgroup_fs
-        cgroup_fs.sink = self.warn  # the manager's warnings in the runtime's log, not through logging
+        cgroup_fs.sink = self.cgroup_warn  # the manager's warnings in the runtime's log, not through logging
         try:
             manager = mod.for_container(linux, container_id, rootless=self.rootless)
             try:
