@@ -227,12 +227,14 @@ def platform_fits(plat, os_name: str, arch: str) -> bool:
 
 
 def split_ref(spec: str) -> tuple[str, str | None]:
-    """``PATH`` or ``PATH:REF`` (when PATH exists and the whole does not), as skopeo's oci: transport."""
+    """``PATH`` or ``PATH:REF`` (when PATH exists and the whole does not), as skopeo's oci: transport.
+    A ref may hold colons and slashes (``localhost/app:1``): the longest existing PATH wins."""
     if os.path.exists(spec):
         return spec, None
-    path, sep, ref = spec.rpartition(":")
-    if sep and path and ref and "/" not in ref and os.path.exists(path):
-        return path, ref
+    cut = len(spec)
+    while (cut := spec.rfind(":", 0, cut)) > 0:
+        if cut + 1 < len(spec) and os.path.exists(spec[:cut]):
+            return spec[:cut], spec[cut + 1:]
     return spec, None
 
 
