@@ -143,3 +143,12 @@ def test_a_tarball_unpacks_once_and_a_failure_leaves_nothing(tmp_path, cache):
     with pytest.raises(ImageError):
         store.unpacked_tarball(str(bad))
     assert leftovers(cache) == [] and os.listdir(os.path.join(str(cache), "rootfs")) == [os.path.basename(first)]
+
+
+def test_refs_may_hold_colons_and_slashes(tmp_path, cache):
+    layout = str(tmp_path / "lay:out")   # a colon in the path too
+    make_layout(layout, [tar_layer([("one", b"1")])], ref="localhost/app:1")
+    make_layout(layout, [tar_layer([("two", b"2")])], ref="localhost/app:2", append=True)
+    assert os.listdir(store.unpacked_image(layout + ":localhost/app:2")[0]) == ["two"]
+    with pytest.raises(ImageError, match="no such|no image named 'app:3'"):
+        open_image(layout + ":app:3")
