@@ -53,10 +53,9 @@ def box_config(opts: BoxOptions, rootfs_dir: str, rootless: bool) -> dict:
            "TERM": os.environ.get("TERM", "xterm"), "HOME": "/root"}
     if opts.user:
         from .rootfs_source import resolve_user
-        uid, gid, extra, home = resolve_user(opts.user, rootfs_dir)
+        uid, gid, extra = resolve_user(opts.user, rootfs_dir)
         process["user"] = {**process.get("user", {}), "uid": uid, "gid": gid, "additionalGids": extra}
-        if home:
-            env["HOME"] = home
+        del env["HOME"]   # the runtime sets the user's home from the container's /etc/passwd, as runc
         if uid != 0:   # as docker and podman: a non-root user starts without effective capabilities
             caps = process["capabilities"]
             caps["effective"], caps["permitted"], caps["ambient"] = [], [], []

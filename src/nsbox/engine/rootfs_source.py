@@ -17,10 +17,10 @@ from ..errors import ImageError, UsageError
 
 def prepare(opts):
     """(the rootfs directory, ``opts`` with the image's defaults applied)."""
-    from ..image import layout, store
     spec = opts.rootfs
     if spec is None:
-        return "/", opts
+        return "/", opts   # the default: nothing to unpack, nothing (tarfile, hashlib, json) to import
+    from ..image import layout, store
     if os.path.isdir(spec):
         if not layout.is_layout_dir(spec):
             return os.path.abspath(spec), opts
@@ -49,8 +49,8 @@ def string_list(value) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
-def resolve_user(user: str, rootfs: str) -> tuple[int, int, list[int], str | None]:
-    """``uid[:gid]`` or ``name[:group]`` -> (uid, gid, additional gids, home), names looked up in the
+def resolve_user(user: str, rootfs: str) -> tuple[int, int, list[int]]:
+    """``uid[:gid]`` or ``name[:group]`` -> (uid, gid, additional gids), names looked up in the
     rootfs's /etc/passwd and /etc/group (read without leaving the rootfs). As docker: a uid with no
     passwd entry gets gid 0 and no additional groups."""
     name, _, group = user.partition(":")
@@ -61,7 +61,6 @@ def resolve_user(user: str, rootfs: str) -> tuple[int, int, list[int], str | Non
         raise UsageError(f"user {name!r}: not in the container's /etc/passwd")
     uid = int(name) if name.isdigit() else int(entry[2])
     gid = int(entry[3]) if entry else 0
-    home = entry[5] if entry and len(entry) > 5 and entry[5] else None
     groups = [g for g in read_db(rootfs, "/etc/group") if len(g) >= 3 and g[2].isdigit()]
     if group:
         found = next((g for g in groups if (g[2] == group if group.isdigit() else g[0] == group)), None)
@@ -69,7 +68,7 @@ def resolve_user(user: str, rootfs: str) -> tuple[int, int, list[int], str | Non
             raise UsageError(f"group {group!r}: not in the container's /etc/group")
         gid = int(group) if group.isdigit() else int(found[2])
     extra = sorted({int(g[2]) for g in groups if entry and len(g) > 3 and entry[0] in g[3].split(",")} - {gid})
-    return uid, gid, extra, home
+    return uid, gid, extra
 
 
 def read_db(rootfs: str, path: str) -> list[list[str]]:
